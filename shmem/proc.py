@@ -1,0 +1,157 @@
+"""The PGPROC array and backend status slots — mirrors storage/lmgr/proc.c
+(InitProcess, ProcKill, HaveNFreeProcs) and the activity part of
+utils/activity/backend_status.c.
+
+One fixed slot per possible process: max_connections backend slots, then one
+slot per auxiliary process type. Slots are claimed at process start under
+ProcStructLock (a spinlock) and freed at exit. The postmaster reads a dead
+child's slot to report the query it was running ("Failed process was
+running: ..."), which is why the activity text lives in shared memory.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from enum import IntEnum
+
+from shmem.segment import ShmemSegment
+from shmem.spin import SpinLock
+
+
+class BackendType(IntEnum):
+    B_INVALID = 0
+    B_BACKEND = 3
+    B_BG_WRITER = 5
+    B_CHECKPOINTER = 6
+    B_STARTUP = 7
+    B_WAL_WRITER = 10
+    B_LOGGER = 13
+
+    @property
+    def desc(self) -> str:  # GetBackendTypeDesc
+        return BACKEND_TYPE_DESC[self]
+
+
+BACKEND_TYPE_DESC = {
+    BackendType.B_INVALID: "not initialized",
+    BackendType.B_BACKEND: "client backend",
+    BackendType.B_BG_WRITER: "background writer",
+    BackendType.B_CHECKPOINTER: "checkpointer",
+    BackendType.B_STARTUP: "startup",
+    BackendType.B_WAL_WRITER: "walwriter",
+    BackendType.B_LOGGER: "logger",
+}
+
+# Auxiliary processes with a PGPROC, in slot order after the backends.
+AUX_TYPES = (BackendType.B_STARTUP, BackendType.B_CHECKPOINTER, BackendType.B_BG_WRITER,
+             BackendType.B_WAL_WRITER)
+NUM_AUXILIARY_PROCS = len(AUX_TYPES)
+
+# pid, backend type, in use, superuser, wait_event_info, start time, xid
+SLOT = struct.Struct("<iBBBxIdQ")
+SLOT_SIZE = 64
+ACTIVITY_SIZE = 1024  # track_activity_query_size's default
+
+# Semaphore 0 is ProcStructLock; each slot's own semaphore follows.
+PROC_STRUCT_LOCK_SEM = 0
+
+
+def num_slots(max_connections: int) -> int:
+    return max_connections + NUM_AUXILIARY_PROCS
+
+
+def shmem_requests(max_connections: int) -> list[tuple[str, int]]:
+    n = num_slots(max_connections)
+    return [("Proc Array", n * SLOT_SIZE), ("Backend Activity Buffer", n * ACTIVITY_SIZE)]
+
+
+def num_semaphores(max_connections: int) -> int:
+    return 1 + num_slots(max_connections)
+
+
+class TooManyClients(Exception):
+    pass
+
+
+class ProcArray:
+    """Access to the PGPROC slots of one mapped segment."""
+
+    def __init__(self, seg: ShmemSegment, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self.nslots = num_slots(max_connections)
+        self.slots = seg.region("Proc Array")
+        self.activity = seg.region("Backend Activity Buffer")
+        self.lock = SpinLock(seg.sems[PROC_STRUCT_LOCK_SEM])
+        self.my_slot: int | None = None
+
+    def init(self) -> None:
+        self.slots[:] = bytes(len(self.slots))
+        self.activity[:] = bytes(len(self.activity))
+
+    def _read(self, i: int) -> tuple:
+        return SLOT.unpack_from(self.slots, i * SLOT_SIZE)
+
+    def _write(self, i: int, pid: int, btype: int, in_use: int, superuser: int) -> None:
+        SLOT.pack_into(self.slots, i * SLOT_SIZE, pid, btype, in_use, superuser, 0,
+                       time.time(), 0)
+
+    def claim_backend(self, is_superuser: bool, reserved: int) -> int:
+        """InitProcess for a backend: take a free slot or raise TooManyClients.
+
+        Non-superusers may not take the last ``reserved`` slots
+        (superuser_reserved_connections).
+        """
+        with self.lock.held():
+            free = [i for i in range(self.max_connections) if not self._read(i)[2]]
+            if not free:
+                raise TooManyClients("sorry, too many clients already")
+            if not is_superuser and len(free) <= reserved:
+                raise TooManyClients(
+                    "remaining connection slots are reserved for non-replication "
+                    "superuser connections")
+            slot = free[0]
+            self._write(slot, os.getpid(), BackendType.B_BACKEND, 1, int(is_superuser))
+        self.my_slot = slot
+        return slot
+
+    def claim_aux(self, btype: BackendType) -> int:
+        slot = self.max_connections + AUX_TYPES.index(btype)
+        with self.lock.held():
+            self._write(slot, os.getpid(), btype, 1, 0)
+        self.my_slot = slot
+        return slot
+
+    def release(self) -> None:
+        """ProcKill: give the slot back at a normal exit."""
+        if self.my_slot is None:
+            return
+        slot, self.my_slot = self.my_slot, None
+        with self.lock.held():
+            self._write(slot, 0, 0, 0, 0)
+        self.activity[slot * ACTIVITY_SIZE] = 0
+
+    def set_activity(self, text: str) -> None:
+        """pgstat_report_activity: the statement text the postmaster may report."""
+        if self.my_slot is None:
+            return
+        data = text.encode("utf-8", "replace")[:ACTIVITY_SIZE - 1] + b"\0"
+        base = self.my_slot * ACTIVITY_SIZE
+        self.activity[base:base + len(data)] = data
+
+    def activity_of(self, pid: int) -> str | None:
+        for i in range(self.nslots):
+            if self._read(i)[0] == pid:
+                raw = bytes(self.activity[i * ACTIVITY_SIZE:(i + 1) * ACTIVITY_SIZE])
+                return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return None
+
+    def in_use(self) -> list[tuple[int, int, BackendType, bool]]:
+        """(slot, pid, backend type, superuser) of every claimed slot."""
+        out = []
+        for i in range(self.nslots):
+            pid, btype, used, su, *_ = self._read(i)
+            if used:
+                out.append((i, pid, BackendType(btype), bool(su)))
+        return out
