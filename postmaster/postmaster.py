@@ -33,12 +33,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import setproctitle
+
 from catalog.pg_control import ControlFileError, read_control_file
 from postmaster import datadir as dd
 from postmaster import sdnotify
 from procs.child import BackendLaunch, ChildEnv
 from shmem import proc as shproc
 from shmem import segment as shseg
+from shmem.ipci import create_shared_memory_and_semaphores
 from utils import elog
 
 SIGKILL_CHILDREN_AFTER_SECS = 5
@@ -173,6 +176,8 @@ class Postmaster:
         self._cleanup()
 
     def _startup(self) -> None:
+        # As "postgres -D ..." shows in ps: the command, not the Python interpreter.
+        setproctitle.setproctitle(" ".join(self.argv))
         try:
             dd.check_data_dir(self.datadir)
         except dd.DataDirError:
@@ -237,10 +242,7 @@ class Postmaster:
         self.pending_signals.append(signo)
 
     def _create_shared_memory(self, name: str) -> None:
-        maxconn = self.settings.get("max_connections")
-        self.segment = shseg.create_segment(
-            name, shproc.shmem_requests(maxconn), shproc.num_semaphores(maxconn))
-        shproc.ProcArray(self.segment, maxconn).init()
+        self.segment = create_shared_memory_and_semaphores(name, self.settings)
 
     # -- listening sockets ---------------------------------------------------------
 

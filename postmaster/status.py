@@ -31,9 +31,7 @@ def print_cluster_status(datadir: str, pid: int) -> None:
     for p in procs:
         try:
             with p.oneshot():
-                title = " ".join(p.cmdline()) or p.name()
-                if p.pid == pid:
-                    title = "tusk: postmaster  " + title
+                title = " ".join(a for a in p.cmdline() if a) or p.name()
                 try:
                     mem = p.memory_full_info()
                     private, shared = mem.uss, mem.rss - mem.uss

@@ -103,6 +103,8 @@ def _set_pdeathsig(signo: int) -> None:
 def init_postmaster_child(child_env: ChildEnv, btype: str, title: str) -> None:
     """Turn a freshly forked process into a postmaster child of type ``btype``."""
     global env, latch, backend_type
+    # The postmaster's wake-up pipe is about to be closed: stop writing to it first.
+    signal.set_wakeup_fd(-1)
     env = child_env
     backend_type = btype
     for fd in child_env.close_fds:

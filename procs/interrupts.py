@@ -31,9 +31,12 @@ def signal_handler_for_crash_exit(_signo: int, _frame: object) -> None:
 
 
 def install_standard_handlers(shutdown_signal: int | None = signal.SIGTERM) -> None:
+    # SIGINT is ignored, as in PostgreSQL's auxiliary processes: a Ctrl-C at the
+    # terminal reaches the whole process group, and only the postmaster acts on it.
     handlers = {
         signal.SIGHUP: signal_handler_for_config_reload,
         signal.SIGQUIT: signal_handler_for_crash_exit,
+        signal.SIGINT: signal.SIG_IGN,
     }
     if shutdown_signal is not None:
         handlers[shutdown_signal] = signal_handler_for_shutdown_request

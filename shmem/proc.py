@@ -54,7 +54,8 @@ SLOT = struct.Struct("<iBBBxIdQ")
 SLOT_SIZE = 64
 ACTIVITY_SIZE = 1024  # track_activity_query_size's default
 
-# Semaphore 0 is ProcStructLock; each slot's own semaphore follows.
+# Semaphore 0 of this subsystem's range is ProcStructLock; each slot's own
+# semaphore (the one its LWLock waits sleep on) follows: see proc_semaphore().
 PROC_STRUCT_LOCK_SEM = 0
 
 
@@ -62,13 +63,17 @@ def num_slots(max_connections: int) -> int:
     return max_connections + NUM_AUXILIARY_PROCS
 
 
-def shmem_requests(max_connections: int) -> list[tuple[str, int]]:
-    n = num_slots(max_connections)
+def shmem_requests(settings) -> list[tuple[str, int]]:
+    n = num_slots(settings.get("max_connections"))
     return [("Proc Array", n * SLOT_SIZE), ("Backend Activity Buffer", n * ACTIVITY_SIZE)]
 
 
-def num_semaphores(max_connections: int) -> int:
-    return 1 + num_slots(max_connections)
+def num_semaphores(settings) -> int:
+    return 1 + num_slots(settings.get("max_connections"))
+
+
+def shmem_init(seg: ShmemSegment, settings) -> None:
+    ProcArray(seg, settings.get("max_connections")).init()
 
 
 class TooManyClients(Exception):
@@ -83,7 +88,9 @@ class ProcArray:
         self.nslots = num_slots(max_connections)
         self.slots = seg.region("Proc Array")
         self.activity = seg.region("Backend Activity Buffer")
-        self.lock = SpinLock(seg.sems[PROC_STRUCT_LOCK_SEM])
+        self.sem_base = seg.sem_base.get(__name__, 0)
+        self.lock = SpinLock(seg.sems[self.sem_base + PROC_STRUCT_LOCK_SEM])
+        self.sems = seg.sems
         self.my_slot: int | None = None
 
     def init(self) -> None:
@@ -122,6 +129,10 @@ class ProcArray:
             self._write(slot, os.getpid(), btype, 1, 0)
         self.my_slot = slot
         return slot
+
+    def proc_semaphore(self, slot: int):
+        """The PGPROC's own semaphore, on which it sleeps while waiting for a lock."""
+        return self.sems[self.sem_base + 1 + slot]
 
     def release(self) -> None:
         """ProcKill: give the slot back at a normal exit."""

@@ -61,6 +61,8 @@ class ShmemSegment:
         self.buf = memoryview(mm)
         self.regions = regions
         self.sems = sems
+        # First semaphore index of each subsystem (set by shmem.ipci).
+        self.sem_base: dict[str, int] = {}
 
     @property
     def size(self) -> int:

@@ -86,12 +86,14 @@ class Cluster:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start(self, *args: str, wait: bool = True, timeout: float = 30) -> None:
+    def start(self, *args: str, wait: bool = True, timeout: float = 30,
+              env: dict[str, str] | None = None) -> None:
         self._register_segment()
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([TUSK, "-D", str(self.datadir), *args],
                                      stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     env={**os.environ, **(env or {})})
         if wait:
             self.wait_ready(timeout)
 
