@@ -119,13 +119,18 @@ def read_pid_file(datadir: str) -> PidFileInfo | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Does ``pid`` run? A zombie (exited, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
 
 
 def shm_lock_held(datadir: str) -> bool:

@@ -38,7 +38,7 @@ import setproctitle
 from catalog.pg_control import ControlFileError, read_control_file
 from postmaster import datadir as dd
 from postmaster import sdnotify
-from procs.child import BackendLaunch, ChildEnv
+from procs.child import BackendLaunch, ChildEnv, block_signals
 from shmem import proc as shproc
 from shmem import segment as shseg
 from shmem.ipci import create_shared_memory_and_semaphores
@@ -447,11 +447,17 @@ class Postmaster:
         return ChildEnv(self.datadir, os.getpid(), self.death_r, close)
 
     def _fork(self, target: Callable[[], None]) -> int:
+        """Fork a child with signals blocked; the child unblocks them once it has
+        installed its own handlers (child.install_handlers)."""
+        old_mask = block_signals()
         try:
             pid = os.fork()
         except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             elog.log(f"could not fork new process for connection: {exc.strerror}")
             return -1
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if pid == 0:
             code = 0
             try:

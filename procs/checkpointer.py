@@ -41,8 +41,7 @@ def shutdown_xlog(datadir: str, settings) -> None:
 
 def main(env: child.ChildEnv, settings, segment) -> None:
     global checkpoint_requested
-    interrupts.install_standard_handlers(shutdown_signal=None)
-    child.install_handlers({
+    interrupts.install_standard_handlers(shutdown_signal=None, extra={
         signal.SIGTERM: signal.SIG_IGN,
         signal.SIGINT: _req_checkpoint_handler,
         signal.SIGUSR2: _req_shutdown_handler,

@@ -175,9 +175,32 @@ def reset_latch() -> None:
         latch.reset()
 
 
+# Signals the postmaster blocks across fork; the child unblocks them once its
+# own handlers are in place (PostgreSQL's BlockSig / UnBlockSig), so a SIGHUP
+# or SIGTERM sent to a child that is still starting is never fatal.
+FORK_BLOCKED_SIGNALS = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT,
+                        signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD, signal.SIGALRM,
+                        signal.SIGURG}
+
+
+def block_signals() -> set[signal.Signals]:
+    """Block FORK_BLOCKED_SIGNALS; returns the previous mask."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED_SIGNALS)
+
+
+def unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED_SIGNALS)
+
+
 def install_handlers(handlers: dict[signal.Signals, Callable[[int, object], None]]) -> None:
+    """Install the process's signal handlers, then let signals in.
+
+    Install them all in one call: signals pending since fork are delivered as
+    soon as this returns.
+    """
     for sig, handler in handlers.items():
         signal.signal(sig, handler)
+    unblock_signals()
 
 
 def quick_exit(code: int = 2) -> None:

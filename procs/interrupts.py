@@ -30,7 +30,8 @@ def signal_handler_for_crash_exit(_signo: int, _frame: object) -> None:
     child.quick_exit(2)
 
 
-def install_standard_handlers(shutdown_signal: int | None = signal.SIGTERM) -> None:
+def install_standard_handlers(shutdown_signal: int | None = signal.SIGTERM,
+                              extra: dict | None = None) -> None:
     # SIGINT is ignored, as in PostgreSQL's auxiliary processes: a Ctrl-C at the
     # terminal reaches the whole process group, and only the postmaster acts on it.
     handlers = {
@@ -40,6 +41,7 @@ def install_standard_handlers(shutdown_signal: int | None = signal.SIGTERM) -> N
     }
     if shutdown_signal is not None:
         handlers[shutdown_signal] = signal_handler_for_shutdown_request
+    handlers.update(extra or {})
     child.install_handlers(handlers)
 
 
