@@ -22,7 +22,9 @@ DATADIR/current_logfiles, written by the logger, see procs/syslogger.py),
 it (elog.c's is_log_level_output): DEBUG5 < ... < DEBUG1 < INFO < NOTICE <
 WARNING < ERROR < LOG < FATAL < PANIC. So ``--severity error`` shows ERROR,
 LOG, FATAL and PANIC, exactly what log_min_messages=error would have logged.
-Records without a severity (raw output) never pass a severity filter.
+Records without a severity (raw output) never pass a severity filter, nor do
+records without a timestamp pass --since/--until. PostgreSQL labels every debug
+level "DEBUG"; such records rank as DEBUG1.
 """
 
 from __future__ import annotations

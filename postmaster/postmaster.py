@@ -207,7 +207,16 @@ class Postmaster:
         self._setup_signals()
         self.death_r, self.death_w = os.pipe2(os.O_CLOEXEC)
         os.set_inheritable(self.death_r, True)
+        # Leftovers of a previous run (RemovePromoteSignalFiles, RemoveLogrotateSignalFiles).
+        for stale in ("current_logfiles", "logrotate"):
+            try:
+                os.unlink(os.path.join(self.datadir, stale))
+            except FileNotFoundError:
+                pass
         if self.settings.get("logging_collector"):
+            elog.ereport(elog.LOG, "redirecting log output to logging collector process",
+                         hint="Future log output will appear in directory "
+                              f'"{self.settings.get("log_directory")}".')
             self._start_syslogger()
         elog.log(f"starting {VERSION_STRING} on {platform.machine()}-pc-linux-gnu, "
                  f"compiled by Python {platform.python_version()}, 64-bit")
@@ -404,6 +413,8 @@ class Postmaster:
                 conn.close()
 
     def _can_accept_connections(self) -> str:
+        if self.shutdown > Shutdown.NO:
+            return "shutdown"  # a smart shutdown lets sessions finish but admits no new ones
         if self.state != PMState.RUN or self.fatal_error:
             if self.shutdown > Shutdown.NO:
                 return "shutdown"

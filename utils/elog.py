@@ -17,11 +17,13 @@ ErrorResponse messages and logs them.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import struct
 import sys
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,8 @@ LEVEL_BY_NAME = {
     "ERROR": ERROR, "FATAL": FATAL, "PANIC": PANIC,
 }
 NAME_BY_LEVEL = {v: k for k, v in LEVEL_BY_NAME.items()} | {LOG_SERVER_ONLY: "LOG"}
+# What the server log calls each level: every debug level is just "DEBUG", as in PostgreSQL.
+LABEL_BY_LEVEL = NAME_BY_LEVEL | {lvl: "DEBUG" for lvl in (DEBUG5, DEBUG4, DEBUG3, DEBUG2, DEBUG1)}
 
 
 class PgError(Exception):
@@ -136,11 +140,40 @@ def _min_level() -> int:
 # -- rendering -------------------------------------------------------------------
 
 def _timestamp(t: float, with_ms: bool = True) -> str:
-    tm = time.gmtime(t)
-    base = time.strftime("%Y-%m-%d %H:%M:%S", tm)
+    """A log timestamp in log_timezone, as PostgreSQL prints it."""
+    tz = _log_zone()
+    if tz is None:
+        base = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+        zone = "UTC"
+    else:
+        dt = datetime.datetime.fromtimestamp(t, tz)
+        base = dt.strftime("%Y-%m-%d %H:%M:%S")
+        zone = dt.strftime("%Z")
     if with_ms:
         base += f".{int((t % 1) * 1000):03d}"
-    return base + " UTC"
+    return f"{base} {zone}"
+
+
+_zone_cache: tuple[str, Any] = ("UTC", None)
+
+
+def _log_zone() -> Any:
+    """The log_timezone as a tzinfo, or None for UTC (the fast path)."""
+    global _zone_cache
+    try:
+        name = str(_setting("log_timezone"))
+    except Exception:
+        return None
+    if name == _zone_cache[0]:
+        return _zone_cache[1]
+    zone = None
+    if name.upper() not in ("UTC", "GMT", "ZULU"):
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = None
+    _zone_cache = (name, zone)
+    return zone
 
 
 def session_id(ctx: LogContext) -> str:
@@ -190,9 +223,9 @@ def _prefix_value(esc: str, ctx: LogContext, event: dict[str, Any]) -> str:
         case "p":
             return str(ctx.pid)
         case "u":
-            return ctx.user or ""
+            return ctx.user or ("[unknown]" if ctx.is_session else "")
         case "d":
-            return ctx.dbname or ""
+            return ctx.dbname or ("[unknown]" if ctx.is_session else "")
         case "a":
             return ctx.application_name or ""
         case "b":
@@ -267,7 +300,7 @@ def render_json(event: dict[str, Any], ctx: LogContext) -> str:
         rec["application_name"] = ctx.application_name
     rec["backend_type"] = ctx.backend_type
     rec["query_id"] = 0
-    return json.dumps(rec, ensure_ascii=False) + "\n"
+    return json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 # -- the collector's pipe protocol ------------------------------------------------
@@ -382,7 +415,7 @@ def ereport(
         _logger.msg(
             message,
             elevel=elevel,
-            severity=NAME_BY_LEVEL[elevel],
+            severity=LABEL_BY_LEVEL[elevel],
             detail=detail,
             hint=hint,
             sqlstate=sqlstate,
