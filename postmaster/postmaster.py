@@ -41,7 +41,7 @@ from postmaster import sdnotify
 from procs.child import BackendLaunch, ChildEnv, block_signals
 from shmem import proc as shproc
 from shmem import segment as shseg
-from shmem.ipci import create_shared_memory_and_semaphores
+from shmem.ipci import create_shared_memory_and_semaphores, detach_shared_memory
 from utils import elog
 
 SIGKILL_CHILDREN_AFTER_SECS = 5
@@ -96,6 +96,18 @@ def _signal_description(signo: int) -> str:
         return signal.strsignal(signo) or f"signal {signo}"
     except ValueError:
         return f"signal {signo}"
+
+
+def _preload_child_modules() -> None:
+    """Import what children run before forking them: every fork then starts warm,
+    and an import error stops the start instead of crashing a child."""
+    import procs.aux  # noqa: F401
+    import procs.backend  # noqa: F401
+    import procs.bgwriter  # noqa: F401
+    import procs.checkpointer  # noqa: F401
+    import procs.startup  # noqa: F401
+    import procs.syslogger  # noqa: F401
+    import procs.walwriter  # noqa: F401
 
 
 class Postmaster:
@@ -161,6 +173,11 @@ class Postmaster:
             elog.ereport(elog.FATAL, exc.message, detail=exc.detail, hint=exc.hint)
             self._cleanup()
             return 1
+        except Exception:
+            elog.ereport(elog.FATAL, "could not start: " + traceback.format_exc().strip())
+            self._signal_children(signal.SIGQUIT)
+            self._cleanup()
+            return 1
         try:
             self._server_loop()
         except Exception:
@@ -204,6 +221,7 @@ class Postmaster:
         # Nobody of the old cluster holds the lock any more: its IPC objects are garbage.
         shseg.remove_segment(seg_name)
         dd.write_opts_file(self.datadir, self.argv)
+        _preload_child_modules()
         self._setup_signals()
         self.death_r, self.death_w = os.pipe2(os.O_CLOEXEC)
         os.set_inheritable(self.death_r, True)
@@ -746,6 +764,7 @@ class Postmaster:
         elog.log("all server processes terminated; reinitializing")
         name = self.segment.name if self.segment else shseg.segment_name(self.datadir)
         if self.segment is not None:
+            detach_shared_memory()
             self.segment.destroy()
             self.segment = None
         self._create_shared_memory(name)
@@ -771,6 +790,7 @@ class Postmaster:
             except OSError:
                 pass
         if self.segment is not None:
+            detach_shared_memory()
             self.segment.destroy()
             self.segment = None
         if self.lock_file_created:
