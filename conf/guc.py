@@ -530,7 +530,18 @@ def _check_session_authorization(s: "Settings", var: "_Var", value: str,
 
 
 _CheckHook = Callable[["Settings", "_Var", str, GucSource], str]
+def _check_fault_injection(s: "Settings", var: "_Var", value: str, source: GucSource) -> str:
+    from storage.fd import parse_fault_spec
+
+    try:
+        parse_fault_spec(value)
+    except ValueError as exc:
+        raise _CheckFailed(str(exc)) from None
+    return value
+
+
 _STRING_CHECK_HOOKS: dict[str, _CheckHook] = {
+    "debug_fault_injection": _check_fault_injection,
     "datestyle": _check_datestyle,
     "timezone": _check_timezone,
     "log_timezone": _check_log_timezone,
@@ -579,6 +590,26 @@ class _Stacked:
 
 _XACT_VARIABLES = ("transaction_isolation", "transaction_read_only")
 _XACT_FOLLOWERS = {"default_" + name: name for name in _XACT_VARIABLES}
+
+
+# Assign hooks (PostgreSQL's GucEnumAssignHook & co.): modules that cache a
+# parameter register a function called with each new value of the process's
+# active Settings — at start, on SET, on reload and when a transaction ends.
+ASSIGN_HOOKS: dict[str, Callable[[GucValue], None]] = {}
+active_settings: "Settings | None" = None
+
+
+def register_assign_hook(name: str, hook: Callable[[GucValue], None]) -> None:
+    ASSIGN_HOOKS[name.lower()] = hook
+
+
+def activate(settings: "Settings") -> None:
+    """Make ``settings`` the process's configuration and run every assign hook once."""
+    global active_settings
+    active_settings = settings
+    for key, hook in ASSIGN_HOOKS.items():
+        if key in settings._vars:
+            hook(settings._vars[key].value)
 
 
 class Settings:
@@ -858,6 +889,9 @@ class Settings:
         return var
 
     def _store(self, var: _Var) -> None:
+        hook = ASSIGN_HOOKS.get(var.defn.key)
+        if hook is not None and self is active_settings:
+            hook(var.value)
         self._values[var.defn.key] = var.value
         if var.name != var.defn.key:
             self._values[var.name] = var.value

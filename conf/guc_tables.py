@@ -252,6 +252,7 @@ _LOCALE = "Client Connection Defaults / Locale and Formatting"
 _LOCKS = "Lock Management"
 _COMPAT = "Version and Platform Compatibility / Previous PostgreSQL Versions"
 _ERRORS = "Error Handling"
+_DEV = "Developer Options"
 
 # Within a group, entries are in the order of PostgreSQL's postgresql.conf.sample.
 TABLE: tuple[ConfigVariable, ...] = (
@@ -481,6 +482,14 @@ TABLE: tuple[ConfigVariable, ...] = (
     _preset(_int("wal_segment_size", _C.INTERNAL, _PRESET,
                  "Shows the size of write ahead log segments.",
                  16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024, "B")),
+    # -- Developer Options (not in the sample file, as in PostgreSQL) ---------------------
+    _bool("zero_damaged_pages", _C.SUSET, _DEV,
+          "Continues processing past damaged page headers.", False, not_in_sample=True),
+    _bool("ignore_checksum_failure", _C.SUSET, _DEV,
+          "Continues processing after a checksum failure.", False, not_in_sample=True),
+    _str("debug_fault_injection", _C.SIGHUP, _DEV,
+         "Makes matching file operations fail or stall (tusk's, for tests).", "",
+         not_in_sample=True),
 )
 
 # Lower-cased name -> definition.

@@ -108,6 +108,9 @@ def _preload_child_modules() -> None:
     import procs.startup  # noqa: F401
     import procs.syslogger  # noqa: F401
     import procs.walwriter  # noqa: F401
+    import storage.bufmgr  # noqa: F401
+    import storage.fd  # noqa: F401
+    import storage.md  # noqa: F401
 
 
 class Postmaster:
@@ -145,6 +148,11 @@ class Postmaster:
         for msg in self.settings.load_initial(self.datadir, self.options):
             self._log_guc_message(msg)
         elog.configure(self.settings.get)
+        from conf import guc
+        from storage import fd
+
+        fd.set_data_directory(self.datadir)
+        guc.activate(self.settings)
 
     def _log_guc_message(self, msg) -> None:
         level = elog.LEVEL_BY_NAME.get(str(msg.elevel).upper(), elog.LOG)
@@ -222,6 +230,9 @@ class Postmaster:
         shseg.remove_segment(seg_name)
         dd.write_opts_file(self.datadir, self.argv)
         _preload_child_modules()
+        from storage import fd
+
+        fd.set_max_safe_fds(self.settings.get("max_files_per_process"))
         self._setup_signals()
         self.death_r, self.death_w = os.pipe2(os.O_CLOEXEC)
         os.set_inheritable(self.death_r, True)

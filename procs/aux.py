@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 
 from procs import child
-from shmem.proc import BackendType, ProcArray
+from procs.postinit import init_process, proc_kill
+from shmem.proc import BackendType
 
 _AUX = {
     "startup": (BackendType.B_STARTUP, "procs.startup", "startup"),
@@ -24,10 +25,7 @@ _AUX = {
 def aux_main(kind: str, env: child.ChildEnv, settings, segment) -> None:
     btype, module, title = _AUX[kind]
     child.init_postmaster_child(env, btype.desc, title)
-    procs = ProcArray(segment, settings.get("max_connections"))
-    procs.claim_aux(btype)
+    procs = init_process(segment, settings, btype)
     main = importlib.import_module(module).main
-    try:
-        main(env, settings, segment)
-    finally:
-        procs.release()
+    main(env, settings, segment)
+    proc_kill(procs)

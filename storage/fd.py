@@ -663,3 +663,27 @@ def durable_unlink(fname: str) -> None:
     except OSError as exc:
         raise file_access_error(f'could not remove file "{fname}"', exc) from exc
     fsync_parent_path(fname)
+
+
+# -- GUC assign hooks ------------------------------------------------------------------------
+
+def _assign_fsync(value: object) -> None:
+    global enable_fsync
+    enable_fsync = bool(value)
+
+
+def _assign_data_sync_retry(value: object) -> None:
+    global data_sync_retry
+    data_sync_retry = bool(value)
+
+
+def _register_assign_hooks() -> None:
+    from conf.guc import register_assign_hook
+
+    register_assign_hook("fsync", _assign_fsync)
+    register_assign_hook("data_sync_retry", _assign_data_sync_retry)
+    register_assign_hook("track_io_timing", set_io_timing)
+    register_assign_hook("debug_fault_injection", lambda v: configure_fault_injection(str(v)))
+
+
+_register_assign_hooks()

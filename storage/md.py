@@ -490,3 +490,17 @@ def md_filetag_matches(ftag: sync.FileTag, candidate: sync.FileTag) -> bool:
 sync.register_sync_handler(sync.SYNC_HANDLER_MD,
                            sync.SyncOps(md_sync_filetag, md_unlink_filetag,
                                         md_filetag_matches))
+
+
+def _assign_zero_damaged_pages(value: object) -> None:
+    global zero_damaged_pages
+    zero_damaged_pages = bool(value)
+
+
+def _register_assign_hooks() -> None:
+    from conf.guc import register_assign_hook
+
+    register_assign_hook("zero_damaged_pages", _assign_zero_damaged_pages)
+
+
+_register_assign_hooks()

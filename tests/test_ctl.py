@@ -8,9 +8,9 @@ import stat
 import subprocess
 import time
 
-import psutil
 import pytest
 
+from postmaster.datadir import pid_alive
 from tests.cluster import TUSK_CTL, Cluster, free_port
 
 
@@ -112,12 +112,12 @@ def test_start_stop_restart_reload(make_cluster):
         out = ctl("restart", "-D", str(c.datadir), "-l", str(log))
         assert out.returncode == 0, out.stdout + out.stderr
         pid2 = int((c.datadir / "postmaster.pid").read_text().split("\n")[0])
-        assert pid2 != pid and not psutil.pid_exists(pid)
+        assert pid2 != pid and not pid_alive(pid)
         # restart keeps the previous command-line options (postmaster.opts)
         assert c.psql("SHOW log_connections").stdout.split("\n")[2].strip() == "on"
         out = ctl("stop", "-D", str(c.datadir), "-m", "smart")
         assert out.returncode == 0 and "server stopped" in out.stdout
-        assert not psutil.pid_exists(pid2)
+        assert not pid_alive(pid2)
     finally:
         ctl("stop", "-D", str(c.datadir), "-m", "immediate")
     out = ctl("stop", "-D", str(c.datadir))

@@ -332,7 +332,7 @@ def test_placeholder_variables() -> None:
 # -- bad values ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, value, message, hint", [
-    ("work_mem", "1", 'unrecognized configuration parameter "work_mem"', None),
+    ("no_such_param", "1", 'unrecognized configuration parameter "no_such_param"', None),
     ("statement_timeout", "abc", 'invalid value for parameter "statement_timeout": "abc"', None),
     ("statement_timeout", "10 days",
      'invalid value for parameter "statement_timeout": "10 days"', TIME_HINT),
@@ -370,7 +370,7 @@ def test_invalid_values(name: str, value: str, message: str, hint: str | None) -
     err = set_error(s, name, value)
     assert err.message == message
     assert err.hint == hint
-    assert err.sqlstate == ("42704" if name == "work_mem" else "22023")
+    assert err.sqlstate == ("42704" if name == "no_such_param" else "22023")
 
 
 def test_bad_value_leaves_the_old_one() -> None:
@@ -623,7 +623,7 @@ def test_load_initial_reports_every_error(tmp_path: Path) -> None:
                                "bgwriter_lru_maxpages = -5\nwhat = 1\nx = = 1\n",
                      "fsync = maybe\n")
     with pytest.raises(ConfigErrors) as info:
-        Settings().load_initial(str(d), [("work_mem", "zz"), ("shared_buffers", "x")])
+        Settings().load_initial(str(d), [("no_such_param", "zz"), ("shared_buffers", "x")])
     conf, auto = f"{d}/postgresql.conf", f"{d}/postgresql.auto.conf"
     assert str(info.value).split("\n") == [
         f'syntax error in file "{conf}" line 5, near token "="',
@@ -633,8 +633,8 @@ def test_load_initial_reports_every_error(tmp_path: Path) -> None:
         '-5 is outside the valid range for parameter "bgwriter_lru_maxpages" (0 .. 1073741823)'
         f' in file "{conf}" line 3',
         f'parameter "fsync" requires a Boolean value in file "{auto}" line 1',
-        'unrecognized configuration parameter "work_mem" in command-line option '
-        '"-c work_mem=zz"',
+        'unrecognized configuration parameter "no_such_param" in command-line option '
+        '"-c no_such_param=zz"',
         'invalid value for parameter "shared_buffers": "x" in command-line option '
         '"-c shared_buffers=x"',
     ]

@@ -1,0 +1,33 @@
+"""A child's attachment to shared memory — mirrors InitProcess / InitAuxiliaryProcess
+(storage/lmgr/proc.c), InitBufferPoolAccess (bufmgr.c) and ProcKill.
+
+Every postmaster child that touches shared state claims its PGPROC slot, makes
+its semaphore ready for LWLock waits, and binds the buffer pool; at a normal
+exit it releases its LWLocks, publishes its counters and frees the slot.
+"""
+
+from __future__ import annotations
+
+from shmem import lwlock
+from shmem.proc import BackendType, ProcArray
+from storage import bufmgr
+
+
+def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = False,
+                 reserved: int = 0) -> ProcArray:
+    """Claim a PGPROC slot (raises shmem.proc.TooManyClients for backends) and attach."""
+    procs = ProcArray(segment, settings.get("max_connections"))
+    if btype == BackendType.B_BACKEND:
+        procs.claim_backend(is_superuser, reserved)
+    else:
+        procs.claim_aux(btype)
+    lwlock.init_proc(procs)
+    bufmgr.init_buffer_pool_access(segment, settings)
+    return procs
+
+
+def proc_kill(procs: ProcArray) -> None:
+    """ProcKill at a normal exit: nothing may stay locked or pinned."""
+    bufmgr.at_error_cleanup()
+    lwlock.proc_exit()
+    procs.release()
