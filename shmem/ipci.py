@@ -21,6 +21,10 @@ from shmem import segment as shseg
 
 SUBSYSTEMS = [
     "shmem.proc",
+    "shmem.lwlock",  # before anything that embeds LWLocks: its init attaches them
+    "shmem.buf_internals",
+    "shmem.buf_table",
+    "shmem.freelist",
 ]
 
 
@@ -35,6 +39,13 @@ def calculate_shmem_size(settings) -> tuple[list[tuple[str, int]], int]:
         requests += mod.shmem_requests(settings)
         nsems += mod.num_semaphores(settings)
     return requests, nsems
+
+
+def detach_shared_memory() -> None:
+    """Drop this process's handles on the segment so that it can be unmapped."""
+    from shmem import lwlock
+
+    lwlock.detach()
 
 
 def create_shared_memory_and_semaphores(name: str, settings) -> shseg.ShmemSegment:

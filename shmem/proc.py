@@ -151,6 +151,15 @@ class ProcArray:
         base = self.my_slot * ACTIVITY_SIZE
         self.activity[base:base + len(data)] = data
 
+    def set_wait_event(self, info: int) -> None:
+        """pgstat_report_wait_start/end: my slot's wait_event_info (0 = not waiting)."""
+        if self.my_slot is not None:
+            struct.pack_into("<I", self.slots, self.my_slot * SLOT_SIZE + 8, info)
+
+    def wait_event_info(self, slot: int) -> int:
+        """A slot's wait_event_info (uint32 at byte 8 of SLOT)."""
+        return struct.unpack_from("<I", self.slots, slot * SLOT_SIZE + 8)[0]
+
     def activity_of(self, pid: int) -> str | None:
         for i in range(self.nslots):
             if self._read(i)[0] == pid:

@@ -1,0 +1,642 @@
+"""The shared buffer manager — mirrors src/backend/storage/buffer/bufmgr.c.
+
+A Buffer is ``buf_id + 1`` (0 is InvalidBuffer), as in PostgreSQL. A process
+pins a buffer before touching it and locks its content LWLock (share to read,
+exclusive to change) while it looks at the page:
+
+    buf = read_buffer(reln, blkno)          # pinned
+    lock_buffer(buf, BUFFER_LOCK_SHARE)
+    page = buffer_get_page(buf)             # memoryview into shared memory
+    ...
+    unlock_release_buffer(buf)
+
+Pins are counted per process (PrivateRefCount): only a process's first pin
+of a buffer touches the shared refcount. Reads and writes of a block are
+serialised by BM_IO_IN_PROGRESS (start_buffer_io / terminate_buffer_io);
+others wait on the buffer's I/O condition variable (wait event IPC/BufferIO).
+BM_JUST_DIRTIED makes sure a change made while a write is in progress keeps
+the buffer dirty; BM_IO_ERROR marks a failed write so the next flush retries
+it. The WAL rule — WAL up to the page's LSN is flushed before the page is
+written — is enforced in flush_buffer through ``xlog_flush_hook``, which the
+WAL module installs.
+
+Where we differ: header changes take the buffer's header-lock stripe (see
+shmem/buf_internals.py) instead of a CAS loop; there are no buffer access
+strategies (ring buffers) yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from shmem import buf_table, freelist
+from shmem.buf_internals import (
+    BLCKSZ,
+    BM_CHECKPOINT_NEEDED,
+    BM_DIRTY,
+    BM_IO_ERROR,
+    BM_IO_IN_PROGRESS,
+    BM_JUST_DIRTIED,
+    BM_MAX_USAGE_COUNT,
+    BM_PERMANENT,
+    BM_TAG_VALID,
+    BM_VALID,
+    BUF_FLAG_MASK,
+    BUF_REFCOUNT_MASK,
+    BUF_USAGECOUNT_MASK,
+    BUF_USAGECOUNT_ONE,
+    DESC_WORDS,
+    W_STATE,
+    BufferDescriptors,
+)
+from shmem.buf_table import BufTable, buf_table_hash_code
+from shmem.condition_variable import (
+    WAIT_EVENT_BUFFER_IO,
+    cv_broadcast,
+    cv_cancel_sleep,
+    cv_prepare_to_sleep,
+    cv_sleep,
+)
+from shmem.lwlock import (
+    LW_EXCLUSIVE,
+    LW_SHARED,
+    NUM_BUFFER_PARTITIONS,
+    buffer_mapping_lock,
+    lwlock_acquire,
+    lwlock_conditional_acquire,
+    lwlock_release,
+)
+from shmem.segment import ShmemSegment
+from storage import bufpage, smgr
+from storage.relfilenode import RelFileNode, relpath
+from utils import elog
+
+InvalidBuffer = 0
+P_NEW = 0xFFFFFFFF
+
+BUFFER_LOCK_UNLOCK, BUFFER_LOCK_SHARE, BUFFER_LOCK_EXCLUSIVE = 0, 1, 2
+
+# ReadBufferMode
+RBM_NORMAL, RBM_ZERO_AND_LOCK, RBM_ZERO_ON_ERROR = 0, 1, 2
+
+_MAX_USAGE = BM_MAX_USAGE_COUNT * BUF_USAGECOUNT_ONE
+
+# Called with a page LSN before a permanent page is written (XLogFlush).
+xlog_flush_hook: Callable[[int], None] | None = None
+
+
+class BufferUsage:
+    """Per-process counters (pgBufferUsage plus what tusk_ctl stats shows)."""
+
+    __slots__ = ("alloc", "hit", "read", "written", "extended", "dirtied", "fsync",
+                 "read_time_us", "write_time_us")
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return tuple(int(getattr(self, n)) for n in self.__slots__)
+
+
+class _Pool:
+    """This process's handles on the shared buffer pool."""
+
+    def __init__(self, seg: ShmemSegment, settings) -> None:
+        n = settings.get("shared_buffers")
+        self.nbuffers = n
+        self.descs = BufferDescriptors(seg, n)
+        self.table = BufTable(seg, n)
+        self.strategy = freelist.Strategy(seg, self.descs)
+        self.partition_locks = [buffer_mapping_lock(i) for i in range(NUM_BUFFER_PARTITIONS)]
+        self.private_refcount = [0] * n
+        self.checksums = bool(settings.get("data_checksums"))
+        self.settings = settings
+        self.io_in_progress = -1  # the buffer whose I/O this process runs (InProgressBuf)
+        self.io_for_input = False
+
+
+_pool: _Pool | None = None
+usage = BufferUsage()
+
+
+def init_buffer_pool_access(seg: ShmemSegment, settings) -> None:
+    """InitBufferPoolAccess: bind this process to the pool (after fork)."""
+    global _pool
+    _pool = _Pool(seg, settings)
+    smgr.drop_rel_buffers_hook = drop_rel_file_node_buffers
+    smgr.drop_rel_all_buffers_hook = drop_rel_file_nodes_all_buffers
+
+
+def pool() -> _Pool:
+    assert _pool is not None, "buffer pool not attached"
+    return _pool
+
+
+def _tag_for(reln: smgr.SMgrRelation, fork: int, blkno: int) -> tuple[int, int, int, int, int]:
+    r = reln.rnode
+    return (r.spc, r.db, r.rel, fork, blkno)
+
+
+# -- pins --------------------------------------------------------------------------------
+
+def _pin_buffer(p: _Pool, buf_id: int) -> int:
+    """PinBuffer: returns the state word; the first pin bumps the usage count."""
+    ref = p.private_refcount[buf_id]
+    descs = p.descs
+    i = buf_id * DESC_WORDS + W_STATE
+    if ref == 0:
+        descs.hdr_acquire[buf_id]()
+        state = descs.wu[i] + 1
+        if state & BUF_USAGECOUNT_MASK < _MAX_USAGE:
+            state += BUF_USAGECOUNT_ONE
+        descs.wu[i] = state
+        descs.hdr_release[buf_id]()
+    else:
+        state = descs.wu[i]
+    p.private_refcount[buf_id] = ref + 1
+    return state
+
+
+def _pin_buffer_locked(p: _Pool, buf_id: int, state: int) -> None:
+    """PinBuffer_Locked: pin a buffer whose header lock we hold, then unlock it."""
+    p.descs.unlock_buf_hdr(buf_id, state + 1)
+    p.private_refcount[buf_id] += 1
+
+
+def _unpin_buffer(p: _Pool, buf_id: int) -> None:
+    """UnpinBuffer."""
+    ref = p.private_refcount[buf_id] - 1
+    if ref < 0:
+        raise RuntimeError(f"buffer {buf_id + 1} is not pinned by this process")
+    p.private_refcount[buf_id] = ref
+    if ref == 0:
+        descs = p.descs
+        i = buf_id * DESC_WORDS + W_STATE
+        descs.hdr_acquire[buf_id]()
+        descs.wu[i] -= 1
+        descs.hdr_release[buf_id]()
+
+
+def release_buffer(buffer: int) -> None:
+    """ReleaseBuffer."""
+    _unpin_buffer(_pool, buffer - 1)  # type: ignore[arg-type]
+
+
+def incr_buffer_ref_count(buffer: int) -> None:
+    """IncrBufferRefCount: one more pin by this process."""
+    p = pool()
+    if p.private_refcount[buffer - 1] == 0:
+        raise RuntimeError("IncrBufferRefCount on a buffer not pinned")
+    p.private_refcount[buffer - 1] += 1
+
+
+# -- reading -------------------------------------------------------------------------------
+
+def read_buffer(reln: smgr.SMgrRelation, blkno: int) -> int:
+    return read_buffer_extended(reln, 0, blkno, RBM_NORMAL)
+
+
+def read_buffer_extended(reln: smgr.SMgrRelation, fork: int, blkno: int,
+                         mode: int = RBM_NORMAL) -> int:
+    """ReadBufferExtended: a pinned buffer holding the block (P_NEW: a new block).
+
+    RBM_ZERO_AND_LOCK returns the buffer zero-filled and exclusively locked
+    without reading it; RBM_ZERO_ON_ERROR zeroes a page that fails verification.
+    """
+    p = _pool
+    assert p is not None, "buffer pool not attached"
+    is_extend = blkno == P_NEW
+    if is_extend:
+        blkno = smgr.smgr_nblocks(reln, fork)
+    tag = _tag_for(reln, fork, blkno)
+    hashcode = buf_table_hash_code(tag)
+    part = p.partition_locks[hashcode % NUM_BUFFER_PARTITIONS]
+    # The hit path: look up under the partition lock in share mode and pin.
+    lwlock_acquire(part, LW_SHARED)
+    buf_id = p.table.lookup(tag, hashcode)
+    if buf_id >= 0:
+        state = _pin_buffer(p, buf_id)
+        lwlock_release(part)
+        found = True
+    else:
+        lwlock_release(part)
+        buf_id, found = _buffer_alloc(p, tag, hashcode, reln.backend is None)
+        state = p.descs.state(buf_id)
+    if found and state & BM_VALID and not is_extend:
+        usage.hit += 1
+        if mode == RBM_ZERO_AND_LOCK:
+            lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
+        return buf_id + 1
+    # Not valid (a new buffer, or a read that failed or is in progress elsewhere).
+    if not _start_buffer_io(p, buf_id, True):
+        usage.hit += 1  # someone else read it meanwhile
+        if mode == RBM_ZERO_AND_LOCK:
+            lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
+        return buf_id + 1
+    page = p.descs.pages[buf_id]
+    try:
+        if is_extend:
+            page[:] = _ZERO_PAGE
+            # New blocks are written out right away, as PostgreSQL 15's smgrextend.
+            smgr.smgr_extend(reln, fork, blkno, page, skip_fsync=reln.backend is not None)
+            usage.extended += 1
+        elif mode == RBM_ZERO_AND_LOCK:
+            page[:] = _ZERO_PAGE
+        else:
+            t0 = time.perf_counter_ns() if _track_io_timing() else 0
+            smgr.smgr_read(reln, fork, blkno, page)
+            if t0:
+                usage.read_time_us += (time.perf_counter_ns() - t0) / 1000
+            usage.read += 1
+            if not bufpage.page_is_verified(
+                    page, blkno, p.checksums,
+                    ignore_checksum_failure=bool(_setting("ignore_checksum_failure", False))):
+                path = relpath(reln.rnode, fork, reln.backend)
+                if mode == RBM_ZERO_ON_ERROR or _setting("zero_damaged_pages", False):
+                    elog.warning(bufpage.invalid_page_zeroing_message(blkno, path),
+                                 sqlstate="XX001")
+                    page[:] = _ZERO_PAGE
+                else:
+                    raise bufpage.InvalidPageError(blkno, path)
+    except BaseException:
+        _abort_buffer_io(p)
+        _unpin_buffer(p, buf_id)
+        raise
+    if mode == RBM_ZERO_AND_LOCK:
+        # Lock before BM_VALID is set so nobody sees the zeroed page unlocked.
+        lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
+    _terminate_buffer_io(p, buf_id, False, BM_VALID)
+    return buf_id + 1
+
+
+_ZERO_PAGE = bytes(BLCKSZ)
+
+
+def _setting(name: str, default: object) -> object:
+    try:
+        return _pool.settings.get(name)  # type: ignore[union-attr]
+    except Exception:
+        return default
+
+
+def _track_io_timing() -> bool:
+    return bool(_setting("track_io_timing", False))
+
+
+def _buffer_alloc(p: _Pool, tag: tuple, hashcode: int, permanent: bool) -> tuple[int, bool]:
+    """BufferAlloc: find or make a buffer for ``tag``; returns (buf_id, found), pinned."""
+    descs, table, strategy = p.descs, p.table, p.strategy
+    new_part = p.partition_locks[hashcode % NUM_BUFFER_PARTITIONS]
+    while True:
+        buf_id, state = strategy.get_buffer()  # header locked, refcount 0
+        usage.alloc += 1
+        _pin_buffer_locked(p, buf_id, state)
+        if state & BM_DIRTY:
+            # Write the victim out first; skip it if someone holds its content lock.
+            content = descs.content_locks[buf_id]
+            if not lwlock_conditional_acquire(content, LW_SHARED):
+                _unpin_buffer(p, buf_id)
+                continue
+            try:
+                flush_buffer(buf_id)
+            finally:
+                lwlock_release(content)
+        old_valid = bool(state & BM_TAG_VALID)
+        old_tag = descs.tag(buf_id) if old_valid else None
+        if old_valid:
+            old_hash = buf_table_hash_code(old_tag)  # type: ignore[arg-type]
+            old_part = p.partition_locks[old_hash % NUM_BUFFER_PARTITIONS]
+            # Lock both partitions in a fixed order to avoid deadlocks.
+            if old_part.lock_id < new_part.lock_id:
+                lwlock_acquire(old_part, LW_EXCLUSIVE)
+                lwlock_acquire(new_part, LW_EXCLUSIVE)
+            elif old_part.lock_id > new_part.lock_id:
+                lwlock_acquire(new_part, LW_EXCLUSIVE)
+                lwlock_acquire(old_part, LW_EXCLUSIVE)
+            else:
+                lwlock_acquire(new_part, LW_EXCLUSIVE)
+        else:
+            old_part = None
+            lwlock_acquire(new_part, LW_EXCLUSIVE)
+        existing = table.insert(tag, hashcode, buf_id)
+        if existing >= 0:
+            # Someone else loaded the block meanwhile: use theirs.
+            _unpin_buffer(p, buf_id)
+            if old_part is not None and old_part is not new_part:
+                lwlock_release(old_part)
+            state = _pin_buffer(p, existing)
+            lwlock_release(new_part)
+            return existing, True
+        state = descs.lock_buf_hdr(buf_id)
+        if state & BUF_REFCOUNT_MASK == 1 and not state & BM_DIRTY:
+            break
+        # Somebody pinned or dirtied the victim meanwhile: give it up, try again.
+        descs.unlock_buf_hdr(buf_id, state)
+        table.delete(tag, hashcode)
+        if old_part is not None and old_part is not new_part:
+            lwlock_release(old_part)
+        lwlock_release(new_part)
+        _unpin_buffer(p, buf_id)
+    descs.set_tag(buf_id, tag)
+    state &= ~(BUF_FLAG_MASK | BUF_USAGECOUNT_MASK)
+    state |= BM_TAG_VALID | BUF_USAGECOUNT_ONE | (BM_PERMANENT if permanent else 0)
+    descs.unlock_buf_hdr(buf_id, state)
+    if old_valid:
+        table.delete(old_tag, old_hash)  # type: ignore[arg-type]
+        if old_part is not new_part:
+            lwlock_release(old_part)  # type: ignore[arg-type]
+    lwlock_release(new_part)
+    return buf_id, False
+
+
+# -- I/O in progress -------------------------------------------------------------------------
+
+def _wait_io(p: _Pool, buf_id: int) -> None:
+    """WaitIO: sleep on the buffer's I/O condition variable until its I/O is done."""
+    cv = p.descs.io_cvs[buf_id]
+    cv_prepare_to_sleep(cv)
+    try:
+        while True:
+            state = p.descs.lock_buf_hdr(buf_id)
+            p.descs.unlock_buf_hdr(buf_id, state)
+            if not state & BM_IO_IN_PROGRESS:
+                break
+            cv_sleep(cv, WAIT_EVENT_BUFFER_IO)
+    finally:
+        cv_cancel_sleep()
+
+
+def _start_buffer_io(p: _Pool, buf_id: int, for_input: bool) -> bool:
+    """StartBufferIO: False if the work is already done (valid / clean)."""
+    descs = p.descs
+    while True:
+        state = descs.lock_buf_hdr(buf_id)
+        if not state & BM_IO_IN_PROGRESS:
+            break
+        descs.unlock_buf_hdr(buf_id, state)
+        _wait_io(p, buf_id)
+    if (state & BM_VALID) if for_input else not (state & BM_DIRTY):
+        descs.unlock_buf_hdr(buf_id, state)
+        return False
+    descs.unlock_buf_hdr(buf_id, state | BM_IO_IN_PROGRESS)
+    p.io_in_progress = buf_id
+    p.io_for_input = for_input
+    return True
+
+
+def _terminate_buffer_io(p: _Pool, buf_id: int, clear_dirty: bool, set_flags: int) -> None:
+    """TerminateBufferIO: end our I/O; a write clears BM_DIRTY unless re-dirtied meanwhile."""
+    descs = p.descs
+    state = descs.lock_buf_hdr(buf_id)
+    state &= ~(BM_IO_IN_PROGRESS | BM_IO_ERROR)
+    if clear_dirty and not state & BM_JUST_DIRTIED:
+        state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED)
+    state |= set_flags
+    descs.unlock_buf_hdr(buf_id, state)
+    p.io_in_progress = -1
+    cv_broadcast(descs.io_cvs[buf_id])
+
+
+def _abort_buffer_io(p: _Pool) -> None:
+    """AbortBufferIO: after an error during our I/O, mark it failed and wake waiters."""
+    buf_id = p.io_in_progress
+    if buf_id < 0:
+        return
+    descs = p.descs
+    state = descs.lock_buf_hdr(buf_id)
+    if not p.io_for_input and state & BM_IO_ERROR:
+        tag = descs.tag(buf_id)
+        descs.unlock_buf_hdr(buf_id, state)
+        elog.warning(f"could not write block {tag[4]} of "
+                     f"{relpath(RelFileNode(tag[0], tag[1], tag[2]), tag[3])}",
+                     detail="Multiple failures --- write error might be permanent.")
+        state = descs.lock_buf_hdr(buf_id)
+    state &= ~BM_IO_IN_PROGRESS
+    state |= BM_IO_ERROR
+    descs.unlock_buf_hdr(buf_id, state)
+    p.io_in_progress = -1
+    cv_broadcast(descs.io_cvs[buf_id])
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+def flush_buffer(buf_id: int) -> bool:
+    """FlushBuffer: write a dirty buffer out. The caller holds a pin and the
+    content lock in share or exclusive mode. Returns False if it was clean."""
+    p = _pool
+    assert p is not None
+    if not _start_buffer_io(p, buf_id, False):
+        return False
+    descs = p.descs
+    try:
+        tag = descs.tag(buf_id)
+        page = descs.pages[buf_id]
+        state = descs.lock_buf_hdr(buf_id)
+        lsn = bufpage.page_get_lsn(page)
+        descs.unlock_buf_hdr(buf_id, state & ~BM_JUST_DIRTIED)
+        if state & BM_PERMANENT and xlog_flush_hook is not None:
+            xlog_flush_hook(lsn)  # WAL before data
+        data = bufpage.page_set_checksum_copy(page, tag[4], p.checksums)
+        reln = smgr.smgr_open(RelFileNode(tag[0], tag[1], tag[2]))
+        t0 = time.perf_counter_ns() if _track_io_timing() else 0
+        smgr.smgr_write(reln, tag[3], tag[4], data, skip_fsync=not state & BM_PERMANENT)
+        if t0:
+            usage.write_time_us += (time.perf_counter_ns() - t0) / 1000
+        usage.written += 1
+    except BaseException:
+        _abort_buffer_io(p)
+        raise
+    _terminate_buffer_io(p, buf_id, True, 0)
+    return True
+
+
+def flush_one_buffer(buffer: int) -> None:
+    """FlushOneBuffer: the caller holds a pin and the content lock."""
+    flush_buffer(buffer - 1)
+
+
+def mark_buffer_dirty(buffer: int) -> None:
+    """MarkBufferDirty: the caller holds the content lock exclusively."""
+    p = _pool
+    buf_id = buffer - 1
+    descs = p.descs  # type: ignore[union-attr]
+    state = descs.lock_buf_hdr(buf_id)
+    if not state & BM_DIRTY:
+        usage.dirtied += 1
+    descs.unlock_buf_hdr(buf_id, state | BM_DIRTY | BM_JUST_DIRTIED)
+
+
+# -- content locks -----------------------------------------------------------------------------
+
+def lock_buffer(buffer: int, mode: int) -> None:
+    """LockBuffer: BUFFER_LOCK_SHARE, BUFFER_LOCK_EXCLUSIVE or BUFFER_LOCK_UNLOCK."""
+    lock = _pool.descs.content_locks[buffer - 1]  # type: ignore[union-attr]
+    if mode == BUFFER_LOCK_UNLOCK:
+        lwlock_release(lock)
+    elif mode == BUFFER_LOCK_SHARE:
+        lwlock_acquire(lock, LW_SHARED)
+    else:
+        lwlock_acquire(lock, LW_EXCLUSIVE)
+
+
+def conditional_lock_buffer(buffer: int) -> bool:
+    """ConditionalLockBuffer: exclusive, without waiting."""
+    return lwlock_conditional_acquire(_pool.descs.content_locks[buffer - 1],  # type: ignore
+                                      LW_EXCLUSIVE)
+
+
+def unlock_release_buffer(buffer: int) -> None:
+    """UnlockReleaseBuffer."""
+    p = _pool
+    lwlock_release(p.descs.content_locks[buffer - 1])  # type: ignore[union-attr]
+    _unpin_buffer(p, buffer - 1)  # type: ignore[arg-type]
+
+
+def buffer_get_page(buffer: int) -> memoryview:
+    return _pool.descs.pages[buffer - 1]  # type: ignore[union-attr]
+
+
+def buffer_get_block_number(buffer: int) -> int:
+    return _pool.descs.wu[(buffer - 1) * DESC_WORDS + 4]  # type: ignore[union-attr]
+
+
+def buffer_get_tag(buffer: int) -> tuple[int, int, int, int, int]:
+    return _pool.descs.tag(buffer - 1)  # type: ignore[union-attr]
+
+
+# -- dropping buffers ------------------------------------------------------------------------------
+
+def _invalidate_buffer(p: _Pool, buf_id: int, state: int) -> None:
+    """InvalidateBuffer: called with the header locked; forget the page entirely."""
+    descs = p.descs
+    old_tag = descs.tag(buf_id)
+    descs.unlock_buf_hdr(buf_id, state)
+    old_hash = buf_table_hash_code(old_tag)
+    part = p.partition_locks[old_hash % NUM_BUFFER_PARTITIONS]
+    while True:
+        lwlock_acquire(part, LW_EXCLUSIVE)
+        state = descs.lock_buf_hdr(buf_id)
+        if not state & BM_TAG_VALID or descs.tag(buf_id) != old_tag:
+            descs.unlock_buf_hdr(buf_id, state)
+            lwlock_release(part)
+            return  # someone else recycled it
+        if state & BUF_REFCOUNT_MASK == 0:
+            break
+        descs.unlock_buf_hdr(buf_id, state)
+        lwlock_release(part)
+        if state & BM_IO_IN_PROGRESS:
+            _wait_io(p, buf_id)
+        else:
+            time.sleep(0.001)  # a transient pin (bgwriter, checkpointer): wait it out
+    descs.set_tag(buf_id, (0, 0, 0, -1, 0))
+    descs.unlock_buf_hdr(buf_id, state & ~(BUF_FLAG_MASK | BUF_USAGECOUNT_MASK))
+    p.table.delete(old_tag, old_hash)
+    lwlock_release(part)
+    p.strategy.free_buffer(buf_id)
+
+
+def drop_rel_file_node_buffers(reln: smgr.SMgrRelation, fork: int, first_del_block: int) -> None:
+    """DropRelFileNodeBuffers: forget (without writing) blocks >= first_del_block."""
+    p = pool()
+    r = reln.rnode
+    descs = p.descs
+    for buf_id in range(p.nbuffers):
+        t = descs.tag(buf_id)
+        if t[2] != r.rel or t[1] != r.db or t[0] != r.spc or t[3] != fork \
+                or t[4] < first_del_block:
+            continue  # unlocked pre-check, as PostgreSQL
+        state = descs.lock_buf_hdr(buf_id)
+        t = descs.tag(buf_id)
+        if state & BM_TAG_VALID and t[:4] == (r.spc, r.db, r.rel, fork) \
+                and t[4] >= first_del_block:
+            _invalidate_buffer(p, buf_id, state)
+        else:
+            descs.unlock_buf_hdr(buf_id, state)
+
+
+def drop_rel_file_nodes_all_buffers(reln: smgr.SMgrRelation) -> None:
+    """DropRelFileNodesAllBuffers: every fork of the relation."""
+    from storage.relfilenode import ALL_FORKS
+
+    for fork in ALL_FORKS:
+        drop_rel_file_node_buffers(reln, fork, 0)
+
+
+def flush_relation_buffers(reln: smgr.SMgrRelation) -> None:
+    """FlushRelationBuffers: write every dirty buffer of the relation."""
+    p = pool()
+    r = reln.rnode
+    descs = p.descs
+    for buf_id in range(p.nbuffers):
+        t = descs.tag(buf_id)
+        if t[2] != r.rel or t[1] != r.db or t[0] != r.spc:
+            continue
+        state = descs.lock_buf_hdr(buf_id)
+        if state & (BM_VALID | BM_DIRTY) == (BM_VALID | BM_DIRTY) and \
+                descs.tag(buf_id)[:3] == (r.spc, r.db, r.rel):
+            _pin_buffer_locked(p, buf_id, state)
+            lwlock_acquire(descs.content_locks[buf_id], LW_SHARED)
+            try:
+                flush_buffer(buf_id)
+            finally:
+                lwlock_release(descs.content_locks[buf_id])
+                _unpin_buffer(p, buf_id)
+        else:
+            descs.unlock_buf_hdr(buf_id, state)
+
+
+# -- error recovery ------------------------------------------------------------------------------
+
+def at_error_cleanup() -> None:
+    """AbortBufferIO + releasing every pin this process still holds (resource owner)."""
+    p = _pool
+    if p is None:
+        return
+    _abort_buffer_io(p)
+    refs = p.private_refcount
+    for buf_id, n in enumerate(refs):
+        if n:
+            refs[buf_id] = 1
+            _unpin_buffer(p, buf_id)
+
+
+def pinned_buffers() -> list[int]:
+    """Buffers this process holds pins on (for leak checks)."""
+    p = pool()
+    return [i + 1 for i, n in enumerate(p.private_refcount) if n]
+
+
+# -- inspection (pg_buffercache) -------------------------------------------------------------------
+
+class BufferInfo(NamedTuple):
+    bufferid: int
+    relfilenode: int
+    reltablespace: int
+    reldatabase: int
+    relforknumber: int
+    relblocknumber: int
+    isdirty: bool
+    usagecount: int
+    pinning_backends: int
+    flags: int
+
+
+def buffer_cache_rows(descs: BufferDescriptors) -> list[BufferInfo]:
+    """What pg_buffercache shows: one row per buffer (unlocked reads, as a snapshot)."""
+    rows = []
+    for buf_id in range(descs.nbuffers):
+        state = descs.state(buf_id)
+        spc, db, rel, fork, blk = descs.tag(buf_id)
+        valid = bool(state & BM_TAG_VALID)
+        rows.append(BufferInfo(
+            buf_id + 1, rel if valid else 0, spc if valid else 0, db if valid else 0,
+            fork if valid else -1, blk if valid else 0, bool(state & BM_DIRTY),
+            (state & BUF_USAGECOUNT_MASK) >> 18, state & BUF_REFCOUNT_MASK,
+            state & BUF_FLAG_MASK))
+    return rows
+
+
+_ = buf_table  # the module registers the lookup table's region (shmem.ipci)
