@@ -25,6 +25,7 @@ import signal
 import socket
 import struct
 import time
+import traceback
 from typing import NoReturn
 
 from catalog import bootstrap
@@ -33,7 +34,8 @@ from conf.guc_tables import NAMEDATALEN, GucContext, GucSource
 from libpq import pqformat as pqf
 from libpq.pqcomm import ConnectionLost, Port
 from procs import child
-from shmem.proc import ProcArray, TooManyClients
+from procs.postinit import init_process, proc_kill
+from shmem.proc import BackendType, ProcArray, TooManyClients
 from tcop.postgres import PostgresMain, ProcExit
 from utils import elog
 from utils.elog import FatalError, PgError
@@ -67,6 +69,15 @@ def _crash_exit(_signo: int, _frame: object) -> None:
 
 def _ignore(_signo: int, _frame: object) -> None:
     pass
+
+
+_early_sighup = False
+
+
+def _startup_sighup(_signo: int, _frame: object) -> None:
+    """A reload requested before the session's own handlers exist is kept for later."""
+    global _early_sighup
+    _early_sighup = True
 
 
 def _truncate_name(name: str) -> str:
@@ -176,6 +187,11 @@ class Backend:
                              to_client=False)
                 return 1
             return 0
+        except Exception as exc:  # a bug: still leave through proc_exit (frees the slot)
+            elog.ereport(elog.LOG, "internal error: " + traceback.format_exc().strip(),
+                         to_client=False)
+            self.report_fatal(PgError("XX000", f"internal error: {exc}"))
+            return 1
 
     def proc_exit(self, code: int) -> NoReturn:
         """proc_exit: the on_proc_exit callbacks, then leave without returning to the
@@ -185,7 +201,7 @@ class Backend:
             if self.log_disconnections:
                 self._log_disconnection()
             if self.procs is not None:
-                self.procs.release()
+                proc_kill(self.procs)
             self.port.close()
         finally:
             os._exit(code)
@@ -217,7 +233,7 @@ class Backend:
 
     def initialize(self) -> None:
         child.install_handlers({signal.SIGTERM: _startup_die, signal.SIGQUIT: _crash_exit,
-                                signal.SIGINT: _ignore, signal.SIGHUP: _ignore})
+                                signal.SIGINT: _ignore, signal.SIGHUP: _startup_sighup})
         if self.sock.family in (socket.AF_INET, socket.AF_INET6):
             # Replies go out whole at ReadyForQuery: never wait for Nagle.
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -349,11 +365,14 @@ class Backend:
         ps_prefix = f"{self.user} {self.database} {self.remote_host}"
         if self.remote_port:
             ps_prefix += f"({self.remote_port})"
-        child.set_ps_display(f"{ps_prefix} authentication")
+        # init_ps_display; with update_process_title off only the fixed part shows.
+        child.set_ps_display(f"{ps_prefix} authentication"
+                             if self.settings.get("update_process_title") else ps_prefix)
         self.main = PostgresMain(self.port, self.settings, user=self.user,
                                  database=self.database, ps_prefix=ps_prefix,
                                  datadir=self.datadir, segment=self.launch.segment)
         self.main.install_signal_handlers()
+        self.main.config_reload_pending = _early_sighup
 
         role = bootstrap.lookup_role(self.datadir, self.user)
         is_superuser = bool(role and role.rolsuper)
@@ -390,10 +409,10 @@ class Backend:
         segment = self.launch.segment
         if segment is None:
             return None
-        procs = ProcArray(segment, self.settings.get("max_connections"))
         try:
-            procs.claim_backend(is_superuser,
-                                self.settings.get("superuser_reserved_connections"))
+            procs = init_process(segment, self.settings, BackendType.B_BACKEND,
+                                 is_superuser=is_superuser,
+                                 reserved=self.settings.get("superuser_reserved_connections"))
         except TooManyClients as exc:
             if str(exc) == TOO_MANY_CLIENTS:
                 raise FatalError("53300", TOO_MANY_CLIENTS) from None

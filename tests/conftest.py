@@ -75,6 +75,11 @@ def pg15(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         pytest.skip("PostgreSQL 15 is not installed")
     base = Path(tempfile.mkdtemp(prefix="pg15-"))
     os.chmod(base, 0o755)
+    if os.geteuid() == 0:
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
     datadir, port = base / "data", free_port()
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     try:
