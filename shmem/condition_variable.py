@@ -114,14 +114,14 @@ class ConditionVariable:
         """PGPROC slots on the list, head first (for tests and tools)."""
         wd = _ctx.wd
         out: list[int] = []
-        _spin_acquire_nointr(self.spin_acquire)
-        try:
-            p = self.w[0]
-            while p != NIL and len(out) <= _ctx.nslots:
-                out.append(p)
-                p = wd[p * WD_STRIDE + WD_CV_NEXT]
-        finally:
-            self.spin_release()
+        pending = _spin_acquire_nointr(self.spin_acquire)
+        p = self.w[0]
+        while p != NIL and len(out) <= _ctx.nslots:
+            out.append(p)
+            p = wd[p * WD_STRIDE + WD_CV_NEXT]
+        self.spin_release()
+        if pending is not None:
+            raise pending
         return out
 
 

@@ -432,6 +432,8 @@ class LWLock:
         self.addr = ctypes.addressof(ctypes.c_char.from_buffer(view))
         self.lock_id = lock_id
         self.tranche = self.w[3] if tranche is None else tranche
+        if not 0 <= self.tranche < NUM_TRANCHES:
+            raise ValueError(f"unknown LWLock tranche {self.tranche}")
         sem = _ctx.stripes[lock_id % NSTRIPES]
         self.spin_acquire = sem.acquire
         self.spin_release = sem.release
@@ -462,14 +464,14 @@ class LWLock:
         """The wait queue as (PGPROC slot, mode), head first (for tests and tools)."""
         wd = _ctx.wd
         out = []
-        _spin_acquire_nointr(self.spin_acquire)
-        try:
-            p = self.w[1]
-            while p != NIL and len(out) <= _ctx.nslots:
-                out.append((p, wd[p * WD_STRIDE + WD_MODE]))
-                p = wd[p * WD_STRIDE + WD_LINK]
-        finally:
-            self.spin_release()
+        pending = _spin_acquire_nointr(self.spin_acquire)
+        p = self.w[1]
+        while p != NIL and len(out) <= _ctx.nslots:
+            out.append((p, wd[p * WD_STRIDE + WD_MODE]))
+            p = wd[p * WD_STRIDE + WD_LINK]
+        self.spin_release()
+        if pending is not None:
+            raise pending
         return out
 
 

@@ -72,6 +72,7 @@ def pool(tmp_path):
         fd.configure_fault_injection(None)
         sync.reset()
         bufmgr._pool = None
+        smgr.drop_rel_buffers_hook = smgr.drop_rel_all_buffers_hook = None
         ipci.detach_shared_memory()
         if "seg" in made:
             made["seg"].destroy()
