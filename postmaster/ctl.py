@@ -265,6 +265,18 @@ def cmd_systemd_unit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from postmaster.stats_cmd import run_stats
+
+    return run_stats(args, _datadir(args))
+
+
+def cmd_buffers(args: argparse.Namespace) -> int:
+    from postmaster.stats_cmd import run_buffers
+
+    return run_buffers(args, _datadir(args))
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from postmaster.logs_cmd import run_logs
 
@@ -319,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     verb("status", cmd_status, "show the server's status, processes and shared memory")
     verb("logrotate", cmd_logrotate, "rotate the server log file")
     verb("controldata", cmd_controldata, "print pg_control (pg_controldata)")
+    sp = verb("stats", cmd_stats, "buffer, I/O and LWLock counters per backend type / tranche")
+    sp.add_argument("--json", action="store_true", help="print JSON")
+    sp = verb("buffers", cmd_buffers, "the shared buffer pool, as pg_buffercache shows it")
+    sp.add_argument("--all", action="store_true", help="list every used buffer")
+    sp.add_argument("--json", action="store_true", help="one JSON object per buffer")
     sp = verb("systemd-unit", cmd_systemd_unit, "print a systemd unit for this cluster")
     sp.add_argument("--user", help="operating-system user to run the server as")
     sp = sub.add_parser("kill", help="send a signal to a process")

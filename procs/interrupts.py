@@ -59,4 +59,7 @@ def handle_main_loop_interrupts(settings, datadir: str) -> bool:
         process_config_reload(settings, datadir)
     if not child.postmaster_is_alive():
         child.quick_exit(1)
+    from procs.postinit import report_stats
+
+    report_stats()
     return shutdown_request_pending

@@ -8,9 +8,12 @@ exit it releases its LWLocks, publishes its counters and frees the slot.
 
 from __future__ import annotations
 
+import os
+
 from shmem import lwlock
 from shmem.proc import BackendType, ProcArray
 from storage import bufmgr
+from utils import elog, pgstat
 
 
 def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = False,
@@ -22,12 +25,24 @@ def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = 
     else:
         procs.claim_aux(btype)
     lwlock.init_proc(procs)
+    pgstat.attach(segment, settings, procs, btype)
     bufmgr.init_buffer_pool_access(segment, settings)
     return procs
+
+
+def report_stats(force: bool = False) -> None:
+    """pgstat_report_stat: publish this process's counters (rate-limited)."""
+    if pgstat.pgstat_report_io(force):
+        lwlock.pgstat_report_lwlocks()
 
 
 def proc_kill(procs: ProcArray) -> None:
     """ProcKill at a normal exit: nothing may stay locked or pinned."""
     bufmgr.at_error_cleanup()
+    if lwlock.any_lwlock_held():
+        # Exiting with an LWLock held would leave shared memory inconsistent.
+        elog.ereport(elog.PANIC, "process exited while holding an LWLock")
+        os._exit(2)
+    pgstat.pgstat_flush_at_exit()
     lwlock.proc_exit()
     procs.release()

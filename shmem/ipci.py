@@ -25,6 +25,7 @@ SUBSYSTEMS = [
     "shmem.buf_internals",
     "shmem.buf_table",
     "shmem.freelist",
+    "utils.pgstat",
 ]
 
 
@@ -44,8 +45,10 @@ def calculate_shmem_size(settings) -> tuple[list[tuple[str, int]], int]:
 def detach_shared_memory() -> None:
     """Drop this process's handles on the segment so that it can be unmapped."""
     from shmem import lwlock
+    from utils import pgstat
 
     lwlock.detach()
+    pgstat.detach()
 
 
 def create_shared_memory_and_semaphores(name: str, settings) -> shseg.ShmemSegment:

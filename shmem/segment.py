@@ -149,6 +149,25 @@ def read_layout(name: str) -> tuple[int, int, int, list[Region]]:
         mm.close()
 
 
+def attach_readonly(name: str) -> ShmemSegment:
+    """Map an existing segment read-only, for tools (no semaphores)."""
+    shm = posix_ipc.SharedMemory(name, 0)
+    try:
+        mm = mmap.mmap(shm.fd, shm.size, prot=mmap.PROT_READ)
+    finally:
+        shm.close_fd()
+    magic, _v, table, _size, _pid, nregions, _nsems, _q = HEADER.unpack_from(mm, 0)
+    if magic != MAGIC:
+        mm.close()
+        raise ValueError(f"shared memory segment {name} is not a tusk segment")
+    regions = {}
+    for i in range(nregions):
+        rname, off, rsize = ENTRY.unpack_from(mm, table + i * ENTRY.size)
+        r = Region(rname.rstrip(b"\0").decode(), off, rsize)
+        regions[r.name] = r
+    return ShmemSegment(name, mm, regions, [])
+
+
 def remove_segment(name: str, nsems: int | None = None) -> list[str]:
     """Unlink a (possibly dead) cluster's segment and semaphores; returns what was removed."""
     removed = []

@@ -71,7 +71,7 @@ from shmem.lwlock import (
 from shmem.segment import ShmemSegment
 from storage import bufpage, smgr
 from storage.relfilenode import RelFileNode, relpath
-from utils import elog
+from utils import elog, pgstat
 
 InvalidBuffer = 0
 P_NEW = 0xFFFFFFFF
@@ -85,20 +85,6 @@ _MAX_USAGE = BM_MAX_USAGE_COUNT * BUF_USAGECOUNT_ONE
 
 # Called with a page LSN before a permanent page is written (XLogFlush).
 xlog_flush_hook: Callable[[int], None] | None = None
-
-
-class BufferUsage:
-    """Per-process counters (pgBufferUsage plus what tusk_ctl stats shows)."""
-
-    __slots__ = ("alloc", "hit", "read", "written", "extended", "dirtied", "fsync",
-                 "read_time_us", "write_time_us")
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
-
-    def as_tuple(self) -> tuple[int, ...]:
-        return tuple(int(getattr(self, n)) for n in self.__slots__)
 
 
 class _Pool:
@@ -119,7 +105,6 @@ class _Pool:
 
 
 _pool: _Pool | None = None
-usage = BufferUsage()
 
 
 def init_buffer_pool_access(seg: ShmemSegment, settings) -> None:
@@ -226,13 +211,13 @@ def read_buffer_extended(reln: smgr.SMgrRelation, fork: int, blkno: int,
         buf_id, found = _buffer_alloc(p, tag, hashcode, reln.backend is None)
         state = p.descs.state(buf_id)
     if found and state & BM_VALID and not is_extend:
-        usage.hit += 1
+        pgstat.io.hit += 1
         if mode == RBM_ZERO_AND_LOCK:
             lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
         return buf_id + 1
     # Not valid (a new buffer, or a read that failed or is in progress elsewhere).
     if not _start_buffer_io(p, buf_id, True):
-        usage.hit += 1  # someone else read it meanwhile
+        pgstat.io.hit += 1  # someone else read it meanwhile
         if mode == RBM_ZERO_AND_LOCK:
             lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
         return buf_id + 1
@@ -242,15 +227,15 @@ def read_buffer_extended(reln: smgr.SMgrRelation, fork: int, blkno: int,
             page[:] = _ZERO_PAGE
             # New blocks are written out right away, as PostgreSQL 15's smgrextend.
             smgr.smgr_extend(reln, fork, blkno, page, skip_fsync=reln.backend is not None)
-            usage.extended += 1
+            pgstat.io.extended += 1
         elif mode == RBM_ZERO_AND_LOCK:
             page[:] = _ZERO_PAGE
         else:
             t0 = time.perf_counter_ns() if _track_io_timing() else 0
             smgr.smgr_read(reln, fork, blkno, page)
             if t0:
-                usage.read_time_us += (time.perf_counter_ns() - t0) / 1000
-            usage.read += 1
+                pgstat.io.read_time_us += (time.perf_counter_ns() - t0) / 1000
+            pgstat.io.read += 1
             if not bufpage.page_is_verified(
                     page, blkno, p.checksums,
                     ignore_checksum_failure=bool(_setting("ignore_checksum_failure", False))):
@@ -292,7 +277,7 @@ def _buffer_alloc(p: _Pool, tag: tuple, hashcode: int, permanent: bool) -> tuple
     new_part = p.partition_locks[hashcode % NUM_BUFFER_PARTITIONS]
     while True:
         buf_id, state = strategy.get_buffer()  # header locked, refcount 0
-        usage.alloc += 1
+        pgstat.io.alloc += 1
         _pin_buffer_locked(p, buf_id, state)
         if state & BM_DIRTY:
             # Write the victim out first; skip it if someone holds its content lock.
@@ -444,8 +429,8 @@ def flush_buffer(buf_id: int) -> bool:
         t0 = time.perf_counter_ns() if _track_io_timing() else 0
         smgr.smgr_write(reln, tag[3], tag[4], data, skip_fsync=not state & BM_PERMANENT)
         if t0:
-            usage.write_time_us += (time.perf_counter_ns() - t0) / 1000
-        usage.written += 1
+            pgstat.io.write_time_us += (time.perf_counter_ns() - t0) / 1000
+        pgstat.io.written += 1
     except BaseException:
         _abort_buffer_io(p)
         raise
@@ -465,7 +450,7 @@ def mark_buffer_dirty(buffer: int) -> None:
     descs = p.descs  # type: ignore[union-attr]
     state = descs.lock_buf_hdr(buf_id)
     if not state & BM_DIRTY:
-        usage.dirtied += 1
+        pgstat.io.dirtied += 1
     descs.unlock_buf_hdr(buf_id, state | BM_DIRTY | BM_JUST_DIRTIED)
 
 

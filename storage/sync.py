@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from storage import fd
 from storage.relfilenode import RelFileNode
-from utils import elog
+from utils import elog, pgstat
 
 if TYPE_CHECKING:
     from storage.fd import File
@@ -259,6 +259,7 @@ def register_dirty_segment(rnode: RelFileNode, forknum: int, segno: int,
     if hook(tag, SYNC_REQUEST):
         return
     elog.debug1("could not forward fsync request because request queue is full")
+    pgstat.io.fsync += 1
     if file is not None:
         file.sync()
     else:
@@ -337,6 +338,7 @@ def process_sync_requests(log_checkpoints: bool = False) -> SyncStats:
                     absorb_counter = FSYNCS_PER_ABSORB
                     continue
                 elapsed = fd.io_time_elapsed_us(start)
+                pgstat.io.fsync += 1
                 stats.files += 1
                 stats.total_us += elapsed
                 stats.longest_us = max(stats.longest_us, elapsed)

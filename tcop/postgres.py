@@ -30,6 +30,7 @@ from typing import Any
 from libpq import pqformat as pqf
 from libpq.pqcomm import PQ_LARGE_MESSAGE_LIMIT, PQ_SMALL_MESSAGE_LIMIT, ClientEOF, Port
 from procs import child
+from procs.postinit import report_stats
 from shmem import segment as shseg
 from tcop import utility
 from tcop.utility import Session, Statement, TransactionBlock
@@ -342,6 +343,7 @@ class PostgresMain:
             self.report_changed_gucs()
         self.port.send(pqf.READY_FOR_QUERY[status])
         self.port.flush()
+        report_stats()  # pgstat_report_stat before going idle (rate-limited)
 
     def report_activity(self, query: str) -> None:
         """pgstat_report_activity: the text the postmaster reports if we crash."""
