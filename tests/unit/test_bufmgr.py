@@ -28,6 +28,7 @@ from shmem.segment import remove_segment
 from storage import bufmgr, bufpage, fd, md, smgr, sync
 from storage.relfilenode import DEFAULTTABLESPACE_OID, MAIN_FORKNUM, RelFileNode
 from tests.cluster import TEST_RUN_MARK
+from utils import pgstat
 
 _REGISTRY = Path(tempfile.gettempdir()) / f"tusk-test-segments-{TEST_RUN_MARK}"
 RNODE = RelFileNode(DEFAULTTABLESPACE_OID, 5, 16384)
@@ -240,10 +241,10 @@ def test_injected_delay_shows_in_io_timing(pool):
     settings, seg = pool(shared_buffers=16, track_io_timing=True)
     reln = _make_relation(2)
     _increment(reln, 0, 0)
-    before = bufmgr.usage.write_time_us
+    before = pgstat.io.write_time_us
     fd.configure_fault_injection("write:base/5/*:delay=50ms")
     bufmgr.flush_relation_buffers(reln)
-    assert bufmgr.usage.write_time_us - before >= 40_000
+    assert pgstat.io.write_time_us - before >= 40_000
 
 
 def test_extend_and_truncate_drop_buffers(pool):
@@ -256,3 +257,22 @@ def test_extend_and_truncate_drop_buffers(pool):
     smgr.smgr_truncate(reln, MAIN_FORKNUM, 1)
     assert _resident(seg, settings) <= {0}
     _ = md
+
+
+def test_exit_holding_an_lwlock_is_a_crash(pool):
+    """ProcKill with an LWLock still held exits 2, which the postmaster treats as a crash."""
+    settings, seg = pool(shared_buffers=16)
+
+    def worker() -> None:
+        procs = init_process(seg, settings, BackendType.B_BACKEND, is_superuser=True)
+        lwlock.lwlock_acquire(lwlock.get_named_lwlock("WALWriteLock"), lwlock.LW_EXCLUSIVE)
+        proc_kill(procs)  # does not return
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            worker()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2
