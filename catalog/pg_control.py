@@ -191,14 +191,19 @@ def control_path(datadir: str) -> str:
 
 
 def read_control_file(datadir: str) -> ControlFile:
+    from storage import fd
+
     path = control_path(datadir)
     try:
-        with open(path, "rb") as f:
-            data = f.read(PG_CONTROL_FILE_SIZE)
-    except FileNotFoundError as exc:
-        raise ControlFileError(
-            f'could not open file "{path}": No such file or directory'
-        ) from exc
+        f = fd.basic_open_file(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ControlFileError(f'could not open file "{path}": {exc.strerror}') from exc
+    try:
+        data = fd.pg_pread(f, PG_CONTROL_FILE_SIZE, 0)
+    except OSError as exc:
+        raise ControlFileError(f'could not read file "{path}": {exc.strerror}') from exc
+    finally:
+        fd.basic_close(f)
     try:
         return unpack(data)
     except ControlFileError as exc:
@@ -209,18 +214,21 @@ def read_control_file(datadir: str) -> ControlFile:
 def write_control_file(datadir: str, cf: ControlFile, *, create: bool = False,
                        do_sync: bool = True) -> None:
     """Rewrite pg_control in place (one sector), as UpdateControlFile does."""
+    from storage import fd
+
     cf.time = int(time.time())
     image = pack(cf)
     path = control_path(datadir)
     flags = os.O_WRONLY | (os.O_CREAT | os.O_EXCL if create else 0)
-    fd = os.open(path, flags, 0o600)
+    f = fd.basic_open_file(path, flags, 0o600)
     try:
         data = image.ljust(PG_CONTROL_FILE_SIZE, b"\0") if create else image
-        os.pwrite(fd, data, 0)
+        if fd.pg_pwrite(f, data, 0) != len(data):
+            raise OSError(f'could not write to file "{path}": short write')
         if do_sync:
-            os.fsync(fd)
+            fd.pg_fsync(f, path)  # a failure is a PANIC for the caller (DataSyncError)
     finally:
-        os.close(fd)
+        fd.basic_close(f)
 
 
 def format_lsn(lsn: int) -> str:
