@@ -270,3 +270,14 @@ def test_port_in_use_is_reported(make_server, make_cluster):
     assert 'could not bind IPv4 address "127.0.0.1": Address already in use' in out.stderr
     assert f"Is another postmaster already running on port {a.port}?" in out.stderr
     assert "could not create any TCP/IP sockets" in out.stderr
+
+
+def test_immediate_shutdown_sigkills_stuck_children(server):
+    """A child that ignores SIGQUIT (here: stopped) is SIGKILLed 5 s later."""
+    bgwriter = server.child_by_title("background writer")
+    bgwriter.suspend()
+    start = time.monotonic()
+    assert server.stop("immediate", timeout=30) == 0
+    elapsed = time.monotonic() - start
+    assert 4.0 <= elapsed < 20, elapsed
+    assert _wait_gone([bgwriter.pid], 2) == []
