@@ -277,6 +277,13 @@ def cmd_buffers(args: argparse.Namespace) -> int:
     return run_buffers(args, _datadir(args))
 
 
+def cmd_waldump(args: argparse.Namespace) -> int:
+    from postmaster.waldump_cmd import run_waldump
+
+    d = args.datadir or os.environ.get("PGDATA")
+    return run_waldump(args, os.path.abspath(d) if d else None)
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from postmaster.logs_cmd import run_logs
 
@@ -336,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = verb("buffers", cmd_buffers, "the shared buffer pool, as pg_buffercache shows it")
     sp.add_argument("--all", action="store_true", help="list every used buffer")
     sp.add_argument("--json", action="store_true", help="one JSON object per buffer")
+    from postmaster.waldump_cmd import add_waldump_arguments
+
+    add_waldump_arguments(verb("waldump", cmd_waldump, "print WAL records (pg_waldump)"))
     sp = verb("systemd-unit", cmd_systemd_unit, "print a systemd unit for this cluster")
     sp.add_argument("--user", help="operating-system user to run the server as")
     sp = sub.add_parser("kill", help="send a signal to a process")

@@ -119,6 +119,9 @@ def initdb(
     for db in ("1", "4", "5"):
         _write(os.path.join(datadir, "base", db, "PG_VERSION"), PG_MAJORVERSION + "\n")
     bootstrap.write_bootstrap_catalog(datadir, superuser)
+    from access.clog import boot_strap_clog_files
+
+    boot_strap_clog_files(datadir)
     if sample is None:
         from conf.sample import render_sample
 
@@ -137,7 +140,10 @@ def initdb(
         mock_authentication_nonce=secrets.token_bytes(32),
     )
     cf.check_point_copy.time = int(time.time())
+    from access.xlog import bootstrap_xlog
+
+    bootstrap_xlog(datadir, cf)
     write_control_file(datadir, cf, create=True)
-    for sub in ("global", "base", ""):
+    for sub in ("global", "base", "pg_wal", ""):
         _fsync_dir(os.path.join(datadir, sub))
     return cf

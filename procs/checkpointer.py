@@ -4,18 +4,17 @@ Protocol with the postmaster, as in PostgreSQL: SIGTERM is ignored (the
 checkpointer must outlive every backend), SIGINT requests a checkpoint,
 SIGUSR2 asks for the shutdown checkpoint and exit, SIGQUIT exits at once.
 
-Until the WAL and buffer pool exist, a checkpoint only records the cluster
-state in pg_control; the shutdown checkpoint marks the cluster cleanly shut
-down so the next start skips recovery.
+For now the checkpointer writes the shutdown checkpoint (every dirty buffer,
+every file synced, the checkpoint record, pg_control marked "shut down");
+timed and requested online checkpoints come with the checkpointer issue.
 """
 
 from __future__ import annotations
 
 import signal
 
-from catalog.pg_control import DBState, read_control_file, write_control_file
+from access.xlogcheckpoint import shutdown_xlog
 from procs import child, interrupts
-from utils import elog
 
 shutdown_xlog_pending = False
 checkpoint_requested = False
@@ -29,14 +28,6 @@ def _req_shutdown_handler(_signo: int, _frame: object) -> None:
 def _req_checkpoint_handler(_signo: int, _frame: object) -> None:
     global checkpoint_requested
     checkpoint_requested = True
-
-
-def shutdown_xlog(datadir: str, settings) -> None:
-    """ShutdownXLOG: the shutdown checkpoint, then pg_control says 'shut down'."""
-    elog.log("shutting down")
-    cf = read_control_file(datadir)
-    cf.state = DBState.DB_SHUTDOWNED
-    write_control_file(datadir, cf, do_sync=settings.get("fsync"))
 
 
 def main(env: child.ChildEnv, settings, segment) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 
+from access import transam, xlog
 from shmem import lwlock
 from shmem.proc import BackendType, ProcArray
-from storage import bufmgr
+from storage import bufmgr, sync
 from utils import elog, pgstat
 
 
@@ -27,6 +28,15 @@ def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = 
     lwlock.init_proc(procs)
     pgstat.attach(segment, settings, procs, btype)
     bufmgr.init_buffer_pool_access(segment, settings)
+    from storage import fd
+
+    xlog.attach(segment, settings, fd.data_directory() or "", procs)
+    transam.attach(segment, settings, procs)
+    if btype != BackendType.B_CHECKPOINTER:
+        # Until the checkpointer absorbs a shared fsync request queue (the
+        # checkpointer issue), every other process syncs what it writes itself:
+        # the "queue full" path of register_dirty_segment.
+        sync.set_forward_hook(lambda tag, type_: False)
     return procs
 
 

@@ -26,6 +26,9 @@ SUBSYSTEMS = [
     "shmem.buf_table",
     "shmem.freelist",
     "utils.pgstat",
+    "access.xlog",
+    "access.transam",  # TransamVariables
+    "access.clog",  # pg_xact buffers (embeds LWLocks: after shmem.lwlock)
 ]
 
 
@@ -44,9 +47,11 @@ def calculate_shmem_size(settings) -> tuple[list[tuple[str, int]], int]:
 
 def detach_shared_memory() -> None:
     """Drop this process's handles on the segment so that it can be unmapped."""
+    from access import transam
     from shmem import lwlock
     from utils import pgstat
 
+    transam.detach()
     lwlock.detach()
     pgstat.detach()
 

@@ -52,6 +52,15 @@ NUM_AUXILIARY_PROCS = len(AUX_TYPES)
 # pid, backend type, in use, superuser, wait_event_info, start time, xid
 SLOT = struct.Struct("<iBBBxIdQ")
 SLOT_SIZE = 64
+# The transaction fields, as uint32 words of the slot (access/procarray.py reads
+# them lock-free through ``xact_words``): PGPROC.xid is the low half of SLOT's
+# last field, PGPROC.xmin sits in the spare bytes after it.
+IN_USE_OFFSET = 5
+XID_OFFSET = 20
+XMIN_OFFSET = 28
+SLOT_WORDS = SLOT_SIZE // 4
+XID_WORD = XID_OFFSET // 4
+XMIN_WORD = XMIN_OFFSET // 4
 ACTIVITY_SIZE = 1024  # track_activity_query_size's default
 
 # Semaphore 0 of this subsystem's range is ProcStructLock; each slot's own
@@ -159,6 +168,26 @@ class ProcArray:
     def wait_event_info(self, slot: int) -> int:
         """A slot's wait_event_info (uint32 at byte 8 of SLOT)."""
         return struct.unpack_from("<I", self.slots, slot * SLOT_SIZE + 8)[0]
+
+    # -- transaction fields (PGPROC.xid / PGPROC.xmin), see access/procarray.py --
+
+    def xact_words(self) -> memoryview:
+        """The slots as uint32 words: slot ``i``'s xid is word ``i * SLOT_WORDS +
+        XID_WORD``, its xmin word ``i * SLOT_WORDS + XMIN_WORD``. Each is written by
+        its owner only (as a single store) and may be read by anyone without a lock."""
+        return self.slots.cast("I")
+
+    def get_xid(self, slot: int) -> int:
+        return struct.unpack_from("<I", self.slots, slot * SLOT_SIZE + XID_OFFSET)[0]
+
+    def set_xid(self, slot: int, xid: int) -> None:
+        struct.pack_into("<I", self.slots, slot * SLOT_SIZE + XID_OFFSET, xid)
+
+    def get_xmin(self, slot: int) -> int:
+        return struct.unpack_from("<I", self.slots, slot * SLOT_SIZE + XMIN_OFFSET)[0]
+
+    def set_xmin(self, slot: int, xmin: int) -> None:
+        struct.pack_into("<I", self.slots, slot * SLOT_SIZE + XMIN_OFFSET, xmin)
 
     def activity_of(self, pid: int) -> str | None:
         for i in range(self.nslots):

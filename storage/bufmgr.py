@@ -525,7 +525,9 @@ def _invalidate_buffer(p: _Pool, buf_id: int, state: int) -> None:
 
 def drop_rel_file_node_buffers(reln: smgr.SMgrRelation, fork: int, first_del_block: int) -> None:
     """DropRelFileNodeBuffers: forget (without writing) blocks >= first_del_block."""
-    p = pool()
+    p = _pool
+    if p is None:
+        return  # a process without the buffer pool (a tool) holds no buffers
     r = reln.rnode
     descs = p.descs
     for buf_id in range(p.nbuffers):

@@ -19,7 +19,10 @@ from shmem.segment import ShmemSegment
 from shmem.spin import SpinLock
 
 FIELDS = ("alloc", "hit", "read", "written", "extended", "dirtied", "fsync",
-          "read_time_us", "write_time_us")
+          "read_time_us", "write_time_us",
+          # pg_stat_wal's counters (times in microseconds)
+          "wal_records", "wal_fpi", "wal_bytes", "wal_buffers_full", "wal_write", "wal_sync",
+          "wal_write_time", "wal_sync_time")
 NFIELDS = len(FIELDS)
 ROW = NFIELDS + 1  # counters, then the backend type
 TYPES = tuple(BackendType)

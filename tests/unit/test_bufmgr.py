@@ -12,73 +12,32 @@ import os
 import random
 import signal
 import struct
-import tempfile
 import time
 import traceback
-import uuid
 from pathlib import Path
 
 import pytest
 
 from procs.postinit import init_process, proc_kill
 from shmem import buf_internals as bi
-from shmem import ipci, lwlock
+from shmem import lwlock
 from shmem.proc import BackendType
-from shmem.segment import remove_segment
 from storage import bufmgr, bufpage, fd, md, smgr, sync
 from storage.relfilenode import DEFAULTTABLESPACE_OID, MAIN_FORKNUM, RelFileNode
-from tests.cluster import TEST_RUN_MARK
+from tests.unit.shmem_harness import Harness
 from utils import pgstat
 
-_REGISTRY = Path(tempfile.gettempdir()) / f"tusk-test-segments-{TEST_RUN_MARK}"
 RNODE = RelFileNode(DEFAULTTABLESPACE_OID, 5, 16384)
 COUNTERS_AT = 64  # int64 counters after the page header, one per worker
 COUNTER = struct.Struct("<q")
 
 
-class FakeSettings:
-    def __init__(self, **values: object) -> None:
-        self.values = {"max_connections": 8, "shared_buffers": 16, "data_checksums": True,
-                       "track_io_timing": False, "zero_damaged_pages": False,
-                       "ignore_checksum_failure": False, **values}
-
-    def get(self, name: str) -> object:
-        return self.values[name]
-
-
 @pytest.fixture
 def pool(tmp_path):
-    """A fresh segment and data directory; yields (settings, segment)."""
-    datadir = tmp_path / "data"
-    (datadir / "base" / "5").mkdir(parents=True)
-    fd.set_data_directory(str(datadir))
-    name = f"/tusk.test.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    with open(_REGISTRY, "a") as f:
-        f.write(name + "\n")
-    made = {}
-
-    def make(**values: object):
-        settings = FakeSettings(**values)
-        seg = ipci.create_shared_memory_and_semaphores(name, settings)
-        made["seg"] = seg
-        init_process(seg, settings, BackendType.B_BACKEND, is_superuser=True)
-        return settings, seg
-
-    yield make
-    try:
-        bufmgr.at_error_cleanup()
-        lwlock.proc_exit()
-    finally:
-        smgr.smgr_close_all()
-        fd.configure_fault_injection(None)
-        sync.reset()
-        bufmgr._pool = None
-        smgr.drop_rel_buffers_hook = smgr.drop_rel_all_buffers_hook = None
-        ipci.detach_shared_memory()
-        if "seg" in made:
-            made["seg"].destroy()
-        remove_segment(name)
-        fd.set_data_directory(None)
+    """Yields make(**settings) -> (settings, segment) with this process attached."""
+    harness = Harness(tmp_path)
+    yield harness.make
+    harness.close()
 
 
 def _make_relation(nblocks: int) -> smgr.SMgrRelation:
@@ -137,7 +96,7 @@ def _wait_all(pids: list[int], timeout: float = 90) -> None:
 
 
 def test_concurrent_read_modify_write_larger_than_pool(pool, tmp_path):
-    settings, seg = pool(shared_buffers=16)
+    settings, seg = pool(shared_buffers=16, data_checksums=True)
     nblocks, nworkers, ops = 64, 4, 400
     reln = _make_relation(nblocks)
     log_dir = tmp_path / "ops"
@@ -157,7 +116,7 @@ def test_concurrent_read_modify_write_larger_than_pool(pool, tmp_path):
         assert not bufmgr.pinned_buffers()
         from shmem.proc import ProcArray
 
-        proc_kill(ProcArray(seg, 8))
+        proc_kill(ProcArray(seg, settings.get("max_connections")))
 
     _wait_all([_fork(worker, w) for w in range(nworkers)])
     bufmgr.flush_relation_buffers(reln)
@@ -176,7 +135,7 @@ def test_concurrent_read_modify_write_larger_than_pool(pool, tmp_path):
 
 
 def test_corrupt_page_on_disk_gives_xx001(pool, capfd):
-    pool(shared_buffers=16)
+    pool(shared_buffers=16, data_checksums=True)
     reln = _make_relation(4)
     _increment(reln, 2, 0)
     bufmgr.flush_relation_buffers(reln)
