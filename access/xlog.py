@@ -44,6 +44,7 @@ from shmem.lwlock import (
     get_named_lwlock,
     lwlock_acquire,
     lwlock_acquire_or_wait,
+    lwlock_held_by_me,
     lwlock_release,
     lwlock_release_clear_var,
     lwlock_update_var,
@@ -383,7 +384,9 @@ def wait_xlog_insertions_to_finish(upto: int) -> int:
         upto = reserved
     finished = reserved
     for i, lock in enumerate(c.insert_locks):
-        if i == c.my_insert_lock and lock in _held_insert_locks():
+        if lwlock_held_by_me(lock):
+            # Our own insertion cannot progress while we wait: everything before the
+            # page we are about to fill is already copied (GetXLogBuffer's caller).
             continue
         inserting_at = 0
         while True:
@@ -398,10 +401,45 @@ def wait_xlog_insertions_to_finish(upto: int) -> int:
     return finished
 
 
-def _held_insert_locks() -> list:
-    from shmem.lwlock import held_lwlocks
+def request_xlog_switch() -> int:
+    """RequestXLogSwitch (pg_switch_wal): end the current segment with an XLOG_SWITCH
+    record; the rest of the segment is skipped. Returns the end of the switch
+    record, or the current position if the segment has no WAL yet."""
+    c = ctl()
+    w, geom = c.w, c.geom
+    image = build_simple_record(xi.RM_XLOG_ID, xi.XLOG_SWITCH, b"")
+    size = xi.maxalign(len(image))
+    for lock in c.insert_locks:
+        lwlock_acquire(lock, LW_EXCLUSIVE)
+    try:
+        with c.insertpos_lck.held():
+            start = w[W_CURR_BYTE_POS]
+            if start % geom.usable_bytes_in_segment == 0:
+                return geom.byte_pos_to_end_rec_ptr(start)  # nothing to switch away from
+            prev = w[W_PREV_BYTE_POS]
+            seg_end = (start // geom.usable_bytes_in_segment + 1) * geom.usable_bytes_in_segment
+            w[W_CURR_BYTE_POS] = seg_end
+            w[W_PREV_BYTE_POS] = start
+        global proc_last_rec_ptr
+        start_ptr = geom.byte_pos_to_rec_ptr(start)
+        proc_last_rec_ptr = start_ptr
+        from access.xloginsert import finish_record
 
-    return held_lwlocks()
+        finish_record(image, geom.byte_pos_to_rec_ptr(prev))
+        _copy_record_to_wal(c, image, start_ptr, None)
+        # Initialise the rest of the segment's pages, so the whole segment is written.
+        end_ptr = geom.byte_pos_to_end_rec_ptr(seg_end)
+        ptr = geom.page_start(geom.byte_pos_to_end_rec_ptr(start + size) - 1) + geom.blcksz
+        while ptr < end_ptr:
+            _get_xlog_buffer(c, ptr, None)
+            ptr += geom.blcksz
+    finally:
+        for i, lock in enumerate(c.insert_locks):
+            lwlock_release_clear_var(lock, c.inserting_at[i], 0)
+    pgstat.io.wal_records += 1
+    pgstat.io.wal_bytes += size
+    xlog_flush(end_ptr)
+    return geom.byte_pos_to_end_rec_ptr(start + xi.SizeOfXLogRecord)
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ TYPE_NAMES = {pqf.BOOLOID: "boolean", pqf.INT2OID: "smallint", pqf.INT4OID: "int
               pqf.INT8OID: "bigint", pqf.TEXTOID: "text", pqf.NUMERICOID: "numeric",
               pqf.FLOAT4OID: "real", pqf.FLOAT8OID: "double precision",
               pqf.VARCHAROID: "character varying", 19: "name", pqf.OIDOID: "oid",
-              pqf.UNKNOWNOID: "unknown", pqf.VOIDOID: "void"}
+              pqf.UNKNOWNOID: "unknown", pqf.VOIDOID: "void", 3220: "pg_lsn"}
 NAMEOID = 19
 # Type names as a cast or a declared parameter may spell them (after the grammar's
 # mapping of INTEGER to pg_catalog.int4 and so on).
@@ -1036,7 +1036,48 @@ class Function:
     strict: bool = True  # NULL in, NULL out
 
 
+PG_LSNOID = 3220
+
+
+def _wal_lsn(position: Callable[[], int]) -> Callable[[Session], str]:
+    """pg_current_wal_lsn() and friends: an error during recovery, as PostgreSQL."""
+    def fn(_s: Session) -> str:
+        from access import xlog
+        from access.xlog_internal import format_lsn
+
+        if xlog.recovery_in_progress():
+            raise PgError("55000", "recovery is in progress",
+                          hint="WAL control functions cannot be executed during recovery.")
+        return format_lsn(position())
+    return fn
+
+
+def _pg_switch_wal(s: Session) -> str:
+    from access import xlog
+    from access.xlog_internal import format_lsn
+
+    if not s.settings.is_superuser:
+        raise PgError("42501", "permission denied for function pg_switch_wal")
+    if xlog.recovery_in_progress():
+        raise PgError("55000", "recovery is in progress",
+                      hint="WAL control functions cannot be executed during recovery.")
+    return format_lsn(xlog.request_xlog_switch())
+
+
+def _lazy(name: str) -> Callable[[], int]:
+    def get() -> int:
+        from access import xlog
+
+        return getattr(xlog, name)()
+    return get
+
+
 FUNCTIONS: dict[str, list[Function]] = {
+    "pg_current_wal_lsn": [Function((), PG_LSNOID, _wal_lsn(_lazy("get_xlog_write_rec_ptr")))],
+    "pg_current_wal_insert_lsn": [Function((), PG_LSNOID,
+                                           _wal_lsn(_lazy("get_xlog_insert_rec_ptr")))],
+    "pg_current_wal_flush_lsn": [Function((), PG_LSNOID, _wal_lsn(_lazy("get_flush_rec_ptr")))],
+    "pg_switch_wal": [Function((), PG_LSNOID, _pg_switch_wal)],
     "version": [Function((), pqf.TEXTOID, _version)],
     "current_setting": [Function((pqf.TEXTOID,), pqf.TEXTOID, _current_setting),
                         Function((pqf.TEXTOID, pqf.BOOLOID), pqf.TEXTOID, _current_setting)],

@@ -180,3 +180,19 @@ def test_pg_waldump_reads_tusk_wal(wal):
     assert len(lines) == 51
     assert all("desc: NOOP" in ln for ln in lines[1:])
     assert "invalid record length" in out.stderr
+
+
+def test_switch_ends_the_segment(wal):
+    settings, seg, datadir = wal()
+    first = _insert(b"before switch")
+    switch_end = xlog.request_xlog_switch()
+    assert switch_end > first
+    geom = xlog.geometry()
+    assert xlog.get_flush_rec_ptr() == geom.segment_start(geom.segno(first) + 1)
+    # A second switch with nothing written since does nothing.
+    assert xlog.request_xlog_switch() == geom.segment_start(geom.segno(first) + 1)
+    after = _insert(b"after switch")
+    xlog.xlog_flush(after)
+    recs, _ = _read_all(datadir, wal.made["start"])
+    assert [r.info & 0xF0 for r in recs[1:]] == [xi.XLOG_NOOP, xi.XLOG_SWITCH, xi.XLOG_NOOP]
+    assert recs[3].lsn == geom.segment_start(geom.segno(first) + 1) + xi.SizeOfXLogLongPHD
