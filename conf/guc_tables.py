@@ -487,7 +487,7 @@ TABLE: tuple[ConfigVariable, ...] = (
           "Continues processing past damaged page headers.", False, not_in_sample=True),
     _bool("ignore_checksum_failure", _C.SUSET, _DEV,
           "Continues processing after a checksum failure.", False, not_in_sample=True),
-    _str("debug_fault_injection", _C.SIGHUP, _DEV,
+    _str("debug_fault_injection", _C.SUSET, _DEV,
          "Makes matching file operations fail or stall (tusk's, for tests).", "",
          not_in_sample=True),
 )

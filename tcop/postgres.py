@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from access import xact as access_xact
 from libpq import pqformat as pqf
 from libpq.pqcomm import PQ_LARGE_MESSAGE_LIMIT, PQ_SMALL_MESSAGE_LIMIT, ClientEOF, Port
 from procs import child
@@ -130,6 +131,7 @@ class PostgresMain:
         self.ps_prefix = ps_prefix
         self._ps_shown = ""
         self.xact = TransactionBlock(settings)
+        access_xact.configure(settings)
         self.prepared: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.session = Session(settings, self.xact, user, database, os.getpid(),

@@ -31,6 +31,7 @@ from typing import Any
 
 from pglast import keywords, parser
 
+from access import xact
 from conf import guc_tables
 from conf.guc import GucError
 from conf.guc_tables import GucContext, GucSource
@@ -85,7 +86,7 @@ TYPE_NAMES = {pqf.BOOLOID: "boolean", pqf.INT2OID: "smallint", pqf.INT4OID: "int
               pqf.INT8OID: "bigint", pqf.TEXTOID: "text", pqf.NUMERICOID: "numeric",
               pqf.FLOAT4OID: "real", pqf.FLOAT8OID: "double precision",
               pqf.VARCHAROID: "character varying", 19: "name", pqf.OIDOID: "oid",
-              pqf.UNKNOWNOID: "unknown", pqf.VOIDOID: "void", 3220: "pg_lsn"}
+              pqf.UNKNOWNOID: "unknown", pqf.VOIDOID: "void", 3220: "pg_lsn", 5069: "xid8"}
 NAMEOID = 19
 # Type names as a cast or a declared parameter may spell them (after the grammar's
 # mapping of INTEGER to pg_catalog.int4 and so on).
@@ -95,10 +96,11 @@ TYPE_BY_NAME = {"bool": pqf.BOOLOID, "boolean": pqf.BOOLOID, "int2": pqf.INT2OID
                 "text": pqf.TEXTOID, "varchar": pqf.VARCHAROID, "numeric": pqf.NUMERICOID,
                 "decimal": pqf.NUMERICOID, "float4": pqf.FLOAT4OID, "real": pqf.FLOAT4OID,
                 "float8": pqf.FLOAT8OID, "name": NAMEOID, "oid": pqf.OIDOID,
-                "unknown": pqf.UNKNOWNOID}
+                "unknown": pqf.UNKNOWNOID, "xid8": 5069, "pg_lsn": 3220}
 _TEXT_TYPES = frozenset({pqf.TEXTOID, pqf.VARCHAROID, NAMEOID, pqf.UNKNOWNOID})
 _INT_RANGE = {pqf.INT2OID: (-(2**15), 2**15 - 1), pqf.INT4OID: (-(2**31), 2**31 - 1),
-              pqf.INT8OID: (-(2**63), 2**63 - 1), pqf.OIDOID: (0, 2**32 - 1)}
+              pqf.INT8OID: (-(2**63), 2**63 - 1), pqf.OIDOID: (0, 2**32 - 1),
+              5069: (0, 2**64 - 1)}
 # Implicit casts between the numeric types (pg_cast castcontext 'i'), as ranks.
 _NUMERIC_RANK = {pqf.INT2OID: 0, pqf.INT4OID: 1, pqf.INT8OID: 2, pqf.NUMERICOID: 3,
                  pqf.FLOAT4OID: 4, pqf.FLOAT8OID: 5}
@@ -185,6 +187,7 @@ def text_output(oid: int) -> Callable[[Any], bytes]:
 
 _BIN = {pqf.INT2OID: struct.Struct("!h"), pqf.INT4OID: struct.Struct("!i"),
         pqf.INT8OID: struct.Struct("!q"), pqf.OIDOID: struct.Struct("!I"),
+        5069: struct.Struct("!Q"),
         pqf.FLOAT4OID: struct.Struct("!f"), pqf.FLOAT8OID: struct.Struct("!d")}
 _NUMERIC_HDR = struct.Struct("!hhHh")
 NUMERIC_POS, NUMERIC_NEG, NUMERIC_NAN = 0x0000, 0x4000, 0xC000
@@ -370,9 +373,19 @@ class TransactionBlock:
             self.settings_open = False
             self.settings.end_transaction(commit)
 
+    @staticmethod
+    def _end_xact(commit: bool) -> None:
+        """CommitTransaction / AbortTransaction: the WAL and pg_xact part."""
+        if xact.get_current_transaction_id_if_any():
+            if commit:
+                xact.commit_transaction()
+            else:
+                xact.abort_transaction()
+
     def commit_command(self) -> None:
         """CommitTransactionCommand: a transaction outside a block ends here."""
         if self.state == TBLOCK_STARTED:
+            self._end_xact(True)
             self.state = TBLOCK_DEFAULT
             self._end_settings(True)
 
@@ -388,14 +401,17 @@ class TransactionBlock:
         """AbortCurrentTransaction after an ERROR: a block stays, aborted, until ROLLBACK."""
         s = self.state
         if s in (TBLOCK_STARTED, TBLOCK_IMPLICIT):
+            self._end_xact(False)
             self.state = TBLOCK_DEFAULT
             self._end_settings(False)
         elif s == TBLOCK_INPROGRESS:
+            self._end_xact(False)
             self.state = TBLOCK_ABORT
             self._end_settings(False)
 
     def reset(self) -> None:
-        """Forget everything (the session is ending)."""
+        """Forget everything (the session is ending): an open transaction aborts."""
+        self._end_xact(False)
         self._end_settings(False)
         self.state = TBLOCK_DEFAULT
 
@@ -433,6 +449,7 @@ class TransactionBlock:
         if chain:
             raise PgError("25P01", "ROLLBACK AND CHAIN can only be used in transaction blocks")
         elog.ereport(elog.WARNING, "there is no transaction in progress", sqlstate="25P01")
+        self._end_xact(False)
         self.state = TBLOCK_DEFAULT
         self._end_settings(False)
         return "ROLLBACK"
@@ -445,6 +462,7 @@ class TransactionBlock:
             keep = {n: self.settings.show(n)
                     for n in ("transaction_isolation", "transaction_read_only")}
         if commit is not None:
+            self._end_xact(commit)
             self._end_settings(commit)
         self.state = TBLOCK_DEFAULT
         if chain:
@@ -1072,7 +1090,26 @@ def _lazy(name: str) -> Callable[[], int]:
     return get
 
 
+XID8OID = 5069
+
+
+def _txid_status(_s: Session, full_xid: int) -> str | None:
+    return xact.transaction_status(full_xid)
+
+
+def _txid_current_if_assigned(_s: Session) -> int | None:
+    xid = xact.get_current_transaction_id_if_any()
+    return xact.current_full_transaction_id() if xid else None
+
+
 FUNCTIONS: dict[str, list[Function]] = {
+    "txid_current": [Function((), pqf.INT8OID, lambda s: xact.current_full_transaction_id())],
+    "pg_current_xact_id": [Function((), XID8OID,
+                                    lambda s: xact.current_full_transaction_id())],
+    "txid_current_if_assigned": [Function((), pqf.INT8OID, _txid_current_if_assigned)],
+    "pg_current_xact_id_if_assigned": [Function((), XID8OID, _txid_current_if_assigned)],
+    "txid_status": [Function((pqf.INT8OID,), pqf.TEXTOID, _txid_status)],
+    "pg_xact_status": [Function((XID8OID,), pqf.TEXTOID, _txid_status)],
     "pg_current_wal_lsn": [Function((), PG_LSNOID, _wal_lsn(_lazy("get_xlog_write_rec_ptr")))],
     "pg_current_wal_insert_lsn": [Function((), PG_LSNOID,
                                            _wal_lsn(_lazy("get_xlog_insert_rec_ptr")))],
