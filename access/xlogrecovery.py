@@ -10,8 +10,8 @@ if the cluster was not shut down cleanly:
    invalid or missing one, logging where redo ended; each block reference is
    restored from its full-page image, skipped if the page's LSN shows the
    change is already there, or handed to its resource manager's redo routine;
-3. leaves WAL insertion positioned after the last valid record and writes the
-   end-of-recovery checkpoint.
+3. leaves WAL insertion positioned after the last valid record and asks the
+   checkpointer for the end-of-recovery checkpoint, waiting until it is written.
 
 Resource managers register redo routines in REDO_ROUTINES (rmid -> function
 taking the decoded record); block images are restored here for all of them.
@@ -24,7 +24,7 @@ import resource
 import time
 from collections.abc import Callable
 
-from access import clog, transam, xlog
+from access import clog, transam, xact, xlog
 from access import xlog_internal as xi
 from access.xlogreader import XLogReader, restore_block_image
 from catalog.pg_control import ControlFile, DBState, read_control_file, write_control_file
@@ -48,6 +48,7 @@ def register_redo(rmid: int, fn: Callable[[object], None]) -> None:
 
 
 register_redo(xi.RM_CLOG_ID, clog.clog_redo)
+register_redo(xi.RM_XACT_ID, xact.xact_redo)
 
 
 def _when(t: int) -> str:
@@ -181,15 +182,16 @@ def startup_xlog(datadir: str, settings) -> None:
     xlog.set_recovery_done(cf.system_identifier)
     md.in_recovery = False
     if need_recovery:
+        # PerformRecoveryXLogAction: the checkpointer writes the end-of-recovery
+        # checkpoint; we wait for it (a standalone process writes it itself).
         from access.xlogcheckpoint import (
             CHECKPOINT_END_OF_RECOVERY,
             CHECKPOINT_IMMEDIATE,
             CHECKPOINT_WAIT,
-            create_check_point,
         )
+        from procs.checkpointer import request_checkpoint
 
-        create_check_point(datadir, settings,
-                           CHECKPOINT_END_OF_RECOVERY | CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)
+        request_checkpoint(CHECKPOINT_END_OF_RECOVERY | CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)
     cf = read_control_file(datadir)
     cf.state = DBState.DB_IN_PRODUCTION
     write_control_file(datadir, cf, do_sync=fsync_on)

@@ -271,6 +271,26 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return run_stats(args, _datadir(args))
 
 
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """Ask the running server for a checkpoint (like the CHECKPOINT command) and
+    wait until it is complete; see shmem.checkpointer_shmem.tool_request_checkpoint."""
+    from postmaster.stats_cmd import _attach
+    from shmem.checkpointer_shmem import tool_request_checkpoint
+
+    seg = _attach(_datadir(args))
+    if seg is None:
+        return 1
+    error = tool_request_checkpoint(seg, args.timeout, args.wait)
+    if error is not None:
+        _err(error)
+        if error == "checkpoint request failed":
+            sys.stderr.write("HINT: Consult recent messages in the server log for details.\n")
+        return 1
+    if not args.silent:
+        print("checkpoint complete" if args.wait else "checkpoint requested")
+    return 0
+
+
 def cmd_buffers(args: argparse.Namespace) -> int:
     from postmaster.stats_cmd import run_buffers
 
@@ -340,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     verb("controldata", cmd_controldata, "print pg_control (pg_controldata)")
     sp = verb("stats", cmd_stats, "buffer, I/O and LWLock counters per backend type / tranche")
     sp.add_argument("--json", action="store_true", help="print JSON")
+    sp.add_argument("--bgwriter", action="store_true",
+                    help="only the pg_stat_bgwriter counters (checkpoints, buffers written)")
+    waiting(verb("checkpoint", cmd_checkpoint, "force a checkpoint in the running server "
+                 "and wait for it (like CHECKPOINT)"))
     sp = verb("buffers", cmd_buffers, "the shared buffer pool, as pg_buffercache shows it")
     sp.add_argument("--all", action="store_true", help="list every used buffer")
     sp.add_argument("--json", action="store_true", help="one JSON object per buffer")

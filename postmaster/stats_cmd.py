@@ -25,6 +25,7 @@ from shmem.buf_internals import (
     DESC_WORDS,
     W_STATE,
 )
+from shmem.checkpointer_shmem import STAT_FIELDS, read_bgwriter_stats
 from shmem.segment import ShmemSegment, attach_readonly
 from utils import pgstat
 
@@ -111,6 +112,16 @@ def run_stats(args, datadir: str) -> int:
         return 1
     io = pgstat.read_io_stats(seg)
     locks = lwlock.read_lwlock_stats(seg, _ToolSettings(seg))
+    bgwriter = read_bgwriter_stats(seg)
+    if getattr(args, "bgwriter", False):  # only pg_stat_bgwriter, as SELECT * FROM it
+        if bgwriter is None:
+            sys.stderr.write("tusk_ctl: this server has no pg_stat_bgwriter counters\n")
+            return 1
+        if args.json:
+            print(json.dumps(bgwriter))
+        else:
+            print_bgwriter_stats(bgwriter)
+        return 0
     if args.json:
         print(json.dumps({"buffers": io, "lwlocks": {k: {"acquisitions": a, "waits": w}
                                                      for k, (a, w) in locks.items()}}))
@@ -122,7 +133,21 @@ def run_stats(args, datadir: str) -> int:
     for btype, counts in sorted(io.items()):
         print(f"{btype:<20}" + "".join(f"{counts[c]:>12}" for c in cols))
     print()
+    if bgwriter is not None:
+        print_bgwriter_stats(bgwriter)
+        print()
     print(f"{'LWLock tranche':<28}{'acquisitions':>14}{'waits':>10}")
     for name, (acq, waits) in sorted(locks.items(), key=lambda kv: -kv[1][0]):
         print(f"{name:<28}{acq:>14}{waits:>10}")
     return 0
+
+
+def print_bgwriter_stats(stats: dict) -> None:
+    """pg_stat_bgwriter's columns, one per line (as psql's expanded display)."""
+    import time as _time
+
+    print("pg_stat_bgwriter")
+    for name in STAT_FIELDS:
+        print(f"  {name:<24}{stats[name]:>12}")
+    reset = _time.strftime("%Y-%m-%d %H:%M:%S UTC", _time.gmtime(stats["stats_reset"]))
+    print(f"  {'stats_reset':<24}{reset:>24}")

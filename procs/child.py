@@ -92,6 +92,11 @@ def _on_sigurg(_signo: int, _frame: object) -> None:
         latch.is_set = True
 
 
+def _on_postmaster_death_signal(_signo: int, _frame: object) -> None:
+    if env is not None and os.getppid() != env.postmaster_pid:
+        os._exit(1)
+
+
 def _set_pdeathsig(signo: int) -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -119,7 +124,9 @@ def init_postmaster_child(child_env: ChildEnv, btype: str, title: str) -> None:
     elog.init_process(btype)
     latch = Latch()
     signal.signal(signal.SIGURG, _on_sigurg)
-    signal.signal(signal.SIGUSR1, lambda s, f: None)  # PDEATHSIG: wakes the latch pipe
+    # PDEATHSIG: the postmaster is gone. Leave even from inside a semaphore wait,
+    # whose holder may have died with it (nobody would ever wake us).
+    signal.signal(signal.SIGUSR1, _on_postmaster_death_signal)
     _set_pdeathsig(signal.SIGUSR1)
     set_ps_display(title)
     if os.getppid() != child_env.postmaster_pid:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 
 from access import transam, xlog
+from procs import checkpointer
 from shmem import lwlock
 from shmem.proc import BackendType, ProcArray
-from storage import bufmgr, sync
+from storage import bufmgr
 from utils import elog, pgstat
 
 
@@ -32,11 +33,7 @@ def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = 
 
     xlog.attach(segment, settings, fd.data_directory() or "", procs)
     transam.attach(segment, settings, procs)
-    if btype != BackendType.B_CHECKPOINTER:
-        # Until the checkpointer absorbs a shared fsync request queue (the
-        # checkpointer issue), every other process syncs what it writes itself:
-        # the "queue full" path of register_dirty_segment.
-        sync.set_forward_hook(lambda tag, type_: False)
+    checkpointer.attach_checkpointer_shmem(segment, settings, btype, procs)  # + fsync queue
     return procs
 
 

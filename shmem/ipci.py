@@ -29,6 +29,7 @@ SUBSYSTEMS = [
     "access.xlog",
     "access.transam",  # TransamVariables
     "access.clog",  # pg_xact buffers (embeds LWLocks: after shmem.lwlock)
+    "shmem.checkpointer_shmem",  # checkpoint counters, fsync request queue, pg_stat_bgwriter
 ]
 
 

@@ -61,6 +61,15 @@ XMIN_OFFSET = 28
 SLOT_WORDS = SLOT_SIZE // 4
 XID_WORD = XID_OFFSET // 4
 XMIN_WORD = XMIN_OFFSET // 4
+# PGPROC.delayChkptFlags (proc.h), as uint32 words after xmin: the flags, and a
+# generation counter bumped at every set that stands in for the virtual xid
+# PostgreSQL's GetVirtualXIDsDelayingChkpt remembers (see set_delay_chkpt).
+DELAY_CHKPT_OFFSET = 32
+DELAY_CHKPT_GEN_OFFSET = 36
+DELAY_CHKPT_WORD = DELAY_CHKPT_OFFSET // 4
+DELAY_CHKPT_GEN_WORD = DELAY_CHKPT_GEN_OFFSET // 4
+DELAY_CHKPT_START = 1 << 0     # between a commit record and its pg_xact update
+DELAY_CHKPT_COMPLETE = 1 << 1  # the checkpoint may not complete meanwhile
 ACTIVITY_SIZE = 1024  # track_activity_query_size's default
 
 # Semaphore 0 of this subsystem's range is ProcStructLock; each slot's own
@@ -129,6 +138,7 @@ class ProcArray:
                     "superuser connections")
             slot = free[0]
             self._write(slot, os.getpid(), BackendType.B_BACKEND, 1, int(is_superuser))
+            self._clear_delay_chkpt_word(slot)
         self.my_slot = slot
         return slot
 
@@ -136,6 +146,7 @@ class ProcArray:
         slot = self.max_connections + AUX_TYPES.index(btype)
         with self.lock.held():
             self._write(slot, os.getpid(), btype, 1, 0)
+            self._clear_delay_chkpt_word(slot)
         self.my_slot = slot
         return slot
 
@@ -150,6 +161,7 @@ class ProcArray:
         slot, self.my_slot = self.my_slot, None
         with self.lock.held():
             self._write(slot, 0, 0, 0, 0)
+            self._clear_delay_chkpt_word(slot)
         self.activity[slot * ACTIVITY_SIZE] = 0
 
     def set_activity(self, text: str) -> None:
@@ -188,6 +200,68 @@ class ProcArray:
 
     def set_xmin(self, slot: int, xmin: int) -> None:
         struct.pack_into("<I", self.slots, slot * SLOT_SIZE + XMIN_OFFSET, xmin)
+
+    # -- PGPROC.delayChkptFlags (the checkpointer's DELAY_CHKPT_START wait) --
+    #
+    # A committer sets DELAY_CHKPT_START after it has begun inserting its commit
+    # record and clears it once the commit is marked in pg_xact
+    # (RecordTransactionCommit). CreateCheckPoint takes its redo pointer, then
+    # waits until every process it saw with the flag has cleared it, so no commit
+    # record can precede the redo pointer while its pg_xact update is missed by
+    # the checkpoint's CheckPointCLOG. Each word is written by its owner only.
+
+    def _clear_delay_chkpt_word(self, slot: int) -> None:
+        struct.pack_into("<I", self.slots, slot * SLOT_SIZE + DELAY_CHKPT_OFFSET, 0)
+
+    def set_delay_chkpt(self, flags: int = DELAY_CHKPT_START) -> None:
+        """MyProc->delayChkptFlags |= flags (bumping the generation first)."""
+        if self.my_slot is None:
+            return
+        base = self.my_slot * SLOT_SIZE
+        gen = struct.unpack_from("<I", self.slots, base + DELAY_CHKPT_GEN_OFFSET)[0]
+        struct.pack_into("<I", self.slots, base + DELAY_CHKPT_GEN_OFFSET, (gen + 1) & 0xFFFFFFFF)
+        cur = struct.unpack_from("<I", self.slots, base + DELAY_CHKPT_OFFSET)[0]
+        struct.pack_into("<I", self.slots, base + DELAY_CHKPT_OFFSET, cur | flags)
+
+    def clear_delay_chkpt(self, flags: int = DELAY_CHKPT_START) -> None:
+        """MyProc->delayChkptFlags &= ~flags."""
+        if self.my_slot is None:
+            return
+        off = self.my_slot * SLOT_SIZE + DELAY_CHKPT_OFFSET
+        cur = struct.unpack_from("<I", self.slots, off)[0]
+        struct.pack_into("<I", self.slots, off, cur & ~flags & 0xFFFFFFFF)
+
+    def set_delay_chkpt_start(self, on: bool) -> None:
+        """Set (``on``) or clear DELAY_CHKPT_START, as access.xact's commit does."""
+        if on:
+            self.set_delay_chkpt(DELAY_CHKPT_START)
+        else:
+            self.clear_delay_chkpt(DELAY_CHKPT_START)
+
+    def get_virtual_xids_delaying_chkpt(self, flags: int) -> list[tuple[int, int]]:
+        """GetVirtualXIDsDelayingChkpt: (slot, generation) of every process whose
+        delay flags include any of ``flags`` now."""
+        w = self.slots.cast("I")
+        out = []
+        for i in range(self.nslots):
+            b = i * SLOT_WORDS
+            if w[b + DELAY_CHKPT_WORD] & flags:
+                out.append((i, w[b + DELAY_CHKPT_GEN_WORD]))
+        return out
+
+    def have_virtual_xids_delaying_chkpt(self, vxids: list[tuple[int, int]], flags: int) -> bool:
+        """HaveVirtualXIDsDelayingChkpt: is any of ``vxids`` still delaying? A slot
+        whose generation moved on has finished the commit we were waiting for."""
+        w = self.slots.cast("I")
+        for slot, gen in vxids:
+            b = slot * SLOT_WORDS
+            if w[b + DELAY_CHKPT_WORD] & flags and w[b + DELAY_CHKPT_GEN_WORD] == gen:
+                return True
+        return False
+
+    def pid_of_slot(self, slot: int) -> int:
+        """The pid in a slot (0 if free): whom to wake for a PGPROC number."""
+        return struct.unpack_from("<i", self.slots, slot * SLOT_SIZE)[0]
 
     def activity_of(self, pid: int) -> str | None:
         for i in range(self.nslots):

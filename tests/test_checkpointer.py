@@ -1,0 +1,159 @@
+"""The checkpointer and background writer in the running server: requested,
+timed and WAL-triggered checkpoints as the log shows them, pg_control, crash
+recovery from the last checkpoint's redo pointer with the end-of-recovery
+checkpoint written by the checkpointer, WAL recycling, tusk_ctl checkpoint and
+stats, and the background writer's hibernation. WAL comes from real commits
+(txid_current()) and pg_switch_wal()."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+
+import psutil
+import psycopg
+
+LOG_TS = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \[(\d+)\]"
+
+
+def _controldata(server) -> dict[str, str]:
+    out = server.ctl("controldata", "-D", str(server.datadir))
+    assert out.returncode == 0, out.stderr
+    return {k.strip(): v.strip() for k, v in
+            (line.split(":", 1) for line in out.stdout.splitlines() if ":" in line)}
+
+
+def _stats(server) -> dict:
+    out = server.ctl("stats", "-D", str(server.datadir), "--bgwriter", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _commit(server, n: int = 1) -> list[int]:
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        return [conn.execute("SELECT txid_current()").fetchone()[0] for _ in range(n)]
+
+
+def _when(ts: str) -> float:
+    return datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def test_tusk_ctl_checkpoint_logs_and_counts(make_server):
+    server = make_server()
+    before = _controldata(server)
+    _commit(server, 3)
+    out = server.ctl("checkpoint", "-D", str(server.datadir))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "checkpoint complete"
+    log = server.log_text()
+    assert "LOG:  checkpoint starting: immediate force wait\n" in log
+    assert re.search(r"LOG:  checkpoint complete: wrote \d+ buffers \(\d+\.\d%\); "
+                     r"\d+ WAL file\(s\) added, \d+ removed, \d+ recycled; "
+                     r"write=\d+\.\d{3} s, sync=\d+\.\d{3} s, total=\d+\.\d{3} s; "
+                     r"sync files=\d+, longest=\d+\.\d{3} s, average=\d+\.\d{3} s; "
+                     r"distance=\d+ kB, estimate=\d+ kB\n", log), log
+    after = _controldata(server)
+    assert after["Latest checkpoint location"] != before["Latest checkpoint location"]
+    assert after["Database cluster state"] == "in production"
+    stats = _stats(server)
+    assert stats["checkpoints_req"] == 1 and stats["checkpoints_timed"] == 0
+    text = server.ctl("stats", "-D", str(server.datadir)).stdout
+    assert "pg_stat_bgwriter" in text and re.search(r"checkpoints_req\s+1\n", text)
+    # The shutdown checkpoint is the checkpointer's last act.
+    assert server.stop("fast") == 0
+    assert "LOG:  checkpoint starting: shutdown immediate\n" in server.log_text()
+    assert _controldata(server)["Database cluster state"] == "shut down"
+
+
+def test_tusk_ctl_checkpoint_without_server(make_cluster):
+    cluster = make_cluster()
+    out = cluster.ctl("checkpoint", "-D", str(cluster.datadir))
+    assert out.returncode == 1
+    assert "no server running" in out.stderr
+
+
+def test_crash_recovers_from_the_last_redo_pointer(make_server):
+    """After a checkpoint and more commits, an immediate stop: the restart replays
+    from the checkpoint's redo pointer, and the checkpointer writes the
+    end-of-recovery checkpoint the startup process asks for."""
+    server = make_server()
+    _commit(server, 2)
+    assert server.ctl("checkpoint", "-D", str(server.datadir)).returncode == 0
+    redo = _controldata(server)["Latest checkpoint's REDO location"]
+    xids = _commit(server, 5)
+    assert server.stop("immediate") == 0
+    mark = len(server.log_text())
+    server.start()
+    log = server.log_text()[mark:]
+    assert "database system was interrupted; last known up at" in log
+    assert f"LOG:  redo starts at {redo}\n" in log, log
+    m = re.search(LOG_TS + r" LOG:  checkpoint starting: end-of-recovery immediate wait\n", log)
+    assert m, log
+    assert "checkpoint complete: wrote" in log[m.end():]
+    ckpt = server.child_by_title("checkpointer")
+    assert int(m[2]) == ckpt.pid  # written by the checkpointer, not the startup process
+    assert log.index("checkpoint complete") < log.index("ready to accept connections")
+    assert _controldata(server)["Latest checkpoint's REDO location"] != redo
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        for xid in xids:
+            assert conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()[0] == "committed"
+
+
+def test_timed_checkpoints_every_timeout_and_skipped_when_idle(make_server):
+    """checkpoint_timeout = 30 s (its minimum): with commits since the last
+    checkpoint a timed one runs; with nothing written it is skipped (DEBUG1)."""
+    server = make_server(checkpoint_timeout="30s", log_min_messages="debug1")
+    start = time.time()
+    _commit(server, 3)
+    log = server.wait_for_log("LOG:  checkpoint starting: time\n", timeout=45)
+    first = re.search(LOG_TS + r" LOG:  checkpoint starting: time\n", log)
+    assert 25 <= _when(first[1]) - start <= 40
+    log = server.wait_for_log("checkpoint skipped because system is idle", timeout=45,
+                              start=first.end())
+    skipped = re.search(LOG_TS + r" DEBUG:  checkpoint skipped because system is idle\n",
+                        log[first.end():])
+    assert 25 <= _when(skipped[1]) - _when(first[1]) <= 40
+    assert log.count("checkpoint starting") == 1
+    stats = _stats(server)
+    assert stats["checkpoints_timed"] == 2 and stats["checkpoints_req"] == 0
+
+
+def test_wal_volume_triggers_checkpoints_and_recycles_segments(make_server):
+    """max_wal_size = 32MB of 16MB segments: CheckPointSegments = 1, so every
+    finished segment asks for a checkpoint; they come closer together than
+    checkpoint_warning, and segments before the redo pointer's are recycled."""
+    server = make_server(max_wal_size="32MB", min_wal_size="32MB", checkpoint_warning="5min")
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        for round_ in range(4):
+            mark = server.log_text().count("checkpoint complete")
+            conn.execute("SELECT txid_current()")
+            conn.execute("SELECT pg_switch_wal()")
+            deadline = time.monotonic() + 30
+            while server.log_text().count("checkpoint complete") == mark:
+                assert time.monotonic() < deadline, (round_, server.log_text())
+                time.sleep(0.05)
+    log = server.log_text()
+    assert "LOG:  checkpoint starting: wal\n" in log
+    assert re.search(r"LOG:  checkpoints are occurring too frequently \(\d+ seconds? apart\)\n"
+                     r".*HINT:  Consider increasing the configuration parameter "
+                     r'"max_wal_size"\.\n', log), log
+    files = re.findall(r"(\d+) WAL file\(s\) added, (\d+) removed, (\d+) recycled", log)
+    assert sum(int(r) + int(c) for _a, r, c in files) >= 2, files
+    redo_file = _controldata(server)["Latest checkpoint's REDO WAL file"]
+    segs = sorted(p.name for p in (server.datadir / "pg_wal").iterdir() if len(p.name) == 24)
+    assert segs[0][8:] >= redo_file[8:], (segs, redo_file)
+    assert _stats(server)["checkpoints_req"] >= 4
+
+
+def test_bgwriter_hibernates_on_an_idle_server(make_server):
+    """bgwriter_lru_maxpages = 0 leaves it nothing to do, so it hibernates: in 10 s
+    it wakes a few times, not the 50 times of bgwriter_delay = 200ms."""
+    server = make_server(bgwriter_lru_maxpages=0)
+    bgw = server.child_by_title("background writer")
+    time.sleep(1.5)  # two idle rounds, then the long sleep
+    proc = psutil.Process(bgw.pid)
+    before = proc.num_ctx_switches().voluntary
+    time.sleep(10)
+    assert proc.num_ctx_switches().voluntary - before <= 6
