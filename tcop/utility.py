@@ -582,7 +582,20 @@ def _compile(kind: str, body: dict[str, Any], tag: str, text: str, src: bytes,
         return _compile_deallocate(body, text, tag)
     if kind == "DiscardStmt":
         return _compile_discard(body, text, tag)
+    if kind == "CheckPointStmt":
+        return Statement(text, tag, _run_checkpoint)
     raise PgError("0A000", f'"{tag}" is not supported yet')
+
+
+def _run_checkpoint(s: Session, _p: Sequence[Any]) -> tuple[list, str]:
+    """CHECKPOINT: an immediate checkpoint, waiting for it (RequestCheckpoint)."""
+    if not s.settings.is_superuser:
+        raise PgError("42501", "must be superuser to do CHECKPOINT")
+    from access.xlogcheckpoint import CHECKPOINT_FORCE, CHECKPOINT_IMMEDIATE, CHECKPOINT_WAIT
+    from procs.checkpointer import request_checkpoint
+
+    request_checkpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT)
+    return [], "CHECKPOINT"
 
 
 # -- SET / RESET / SHOW ------------------------------------------------------------------------

@@ -157,3 +157,16 @@ def test_bgwriter_hibernates_on_an_idle_server(make_server):
     before = proc.num_ctx_switches().voluntary
     time.sleep(10)
     assert proc.num_ctx_switches().voluntary - before <= 6
+
+
+def test_sql_checkpoint_command(make_server):
+    server = make_server(log_checkpoints=True)
+    import psycopg
+
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("SELECT txid_current()")
+        start = len(server.log_text())
+        assert conn.execute("CHECKPOINT").statusmessage == "CHECKPOINT"
+    log = server.log_text()[start:]
+    assert "checkpoint starting: immediate force wait" in log
+    assert "checkpoint complete: wrote" in log
