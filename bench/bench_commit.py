@@ -1,0 +1,159 @@
+"""Commit throughput, tusk beside PostgreSQL 15 in the same run.
+
+Measures, on the same disk:
+  1. the raw rate of an 8 kB write + fdatasync (what pg_test_fsync calls the
+     ceiling for one client's synchronous commits);
+  2. single-client commits per second: ``SELECT txid_current()`` in autocommit,
+     which assigns an xid and writes and flushes a commit record (until tables
+     exist this is tusk's smallest durable transaction);
+  3. eight clients doing the same, with WAL syncs per commit for tusk (group
+     commit makes it well below 1).
+Each figure is the median of --runs runs of --seconds seconds; ratios are
+tusk / PostgreSQL from the same run.
+
+    python bench/bench_commit.py [--seconds 5] [--runs 3] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.cluster import Cluster, free_port, init_template  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def raw_fdatasync_rate(seconds: float, directory: str) -> float:
+    path = os.path.join(directory, "fsync_probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    block = b"\0" * 8192
+    os.pwrite(fd, block * 16, 0)
+    os.fsync(fd)
+    n, start = 0, time.monotonic()
+    while time.monotonic() - start < seconds:
+        os.pwrite(fd, block, (n % 16) * 8192)
+        os.fdatasync(fd)
+        n += 1
+    elapsed = time.monotonic() - start
+    os.close(fd)
+    os.unlink(path)
+    return n / elapsed
+
+
+def commit_rate(dsn: str, clients: int, seconds: float) -> float:
+    counts = [0] * clients
+    stop = threading.Event()
+    ready = threading.Barrier(clients + 1)
+
+    def worker(i: int) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            ready.wait()
+            while not stop.is_set():
+                conn.execute("SELECT txid_current()")
+                counts[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    start = time.monotonic()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - start)
+
+
+def wal_syncs(cluster: Cluster) -> int:
+    out = cluster.ctl("stats", "-D", str(cluster.datadir), "--json")
+    return sum(v.get("wal_sync", 0) for v in json.loads(out.stdout)["buffers"].values())
+
+
+class PG15:
+    """A throwaway PostgreSQL 15 (as user postgres when run as root)."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="pg15bench-"))
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0:
+            import pwd
+
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        self.port = free_port()
+        self.data = self.base / "data"
+        subprocess.run([*self.as_user, str(PG_BIN / "initdb"), "-D", str(self.data), "-U",
+                        "postgres"], check=True, capture_output=True)
+        subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-l",
+                        str(self.base / "log"), "-o",
+                        f"-p {self.port} -k {self.base} -c listen_addresses='' "
+                        "-c shared_buffers=128MB", "start"], check=True, capture_output=True)
+        self.dsn = f"host={self.base} port={self.port} user=postgres dbname=postgres"
+
+    def close(self) -> None:
+        subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m",
+                        "fast", "stop"], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL 15")
+    args = ap.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    work = Path(tempfile.mkdtemp(prefix="tusk-bench-"))
+    cluster = pg = None
+    try:
+        raw = statistics.median(raw_fdatasync_rate(args.seconds, str(work))
+                                for _ in range(args.runs))
+        template = init_template(work / "data")
+        cluster = Cluster(template, free_port())
+        cluster.start()
+        pg = None if args.no_pg or not (PG_BIN / "postgres").exists() else PG15()
+        rows = []
+        for clients in (1, 8):
+            t_rates, p_rates, syncs_per = [], [], []
+            for _ in range(args.runs):
+                before = wal_syncs(cluster)
+                rate = commit_rate(cluster.dsn, clients, args.seconds)
+                time.sleep(0.6)  # counters are published at most twice a second
+                syncs_per.append((wal_syncs(cluster) - before) / (rate * args.seconds))
+                t_rates.append(rate)
+                if pg is not None:
+                    p_rates.append(commit_rate(pg.dsn, clients, args.seconds))
+            rows.append((clients, statistics.median(t_rates),
+                         statistics.median(p_rates) if p_rates else None,
+                         statistics.median(syncs_per)))
+        print(f"\nraw 8 kB write + fdatasync: {raw:,.0f}/s")
+        print(f"{'clients':>7} {'tusk commits/s':>15} {'PG15 commits/s':>15} {'ratio':>6} "
+              f"{'tusk/raw':>8} {'syncs/commit':>12}")
+        for clients, t, p, spc in rows:
+            ratio = f"{t / p:.2f}" if p else "-"
+            print(f"{clients:>7} {t:>15,.0f} {p or 0:>15,.0f} {ratio:>6} {t / raw:>8.2f} "
+                  f"{spc:>12.2f}")
+    finally:
+        if cluster is not None:
+            cluster.teardown()
+        if pg is not None:
+            pg.close()
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
