@@ -21,19 +21,32 @@ machine the CPU figure is the steadier one: wall time also counts waiting for a 
     hit round trip      read_buffer of a resident block + lock_buffer(SHARE) +
                         lock_buffer(UNLOCK) + release_buffer: what reading one tuple
                         costs in the buffer manager. The goal is < 3 µs.
-    pin + unpin         read_buffer (hit) + release_buffer: tag hash, mapping-table
-                        lookup under the partition LWLock (shared), the header-stripe
-                        semaphore twice (pin, unpin).
+    pin + unpin         read_buffer (hit) + release_buffer: tag hash, a mapping-table
+                        probe without the partition lock, then the header-stripe
+                        semaphore twice (pin after checking the tag, unpin); see
+                        storage/bufmgr.py, "The hit path".
+    pin + unpin, locked the same through PostgreSQL's protocol (bufmgr's slow path):
+                        lookup under the partition LWLock in share mode, then pin.
+                        The difference from the row above is what skipping the
+                        partition lock saves.
     share lock + unlock lock_buffer SHARE then UNLOCK on a buffer already pinned: one
                         content LWLock acquire/release.
     hit read/modify     read_buffer (hit) + EXCLUSIVE + 8-byte write + mark_buffer_dirty
                         + unlock_release_buffer: one workload operation without I/O.
-    parts               tag hash + BufTable.lookup; the partition LWLock alone; the
-                        header-stripe semaphore acquire + release (a bare posix_ipc
-                        semaphore, the floor under every lock here); and two calls of
-                        an empty Python function, a yardstick for the machine's speed
-                        (it varies from run to run on these shared hosts).
-    LWLock ...          lwlock_acquire + lwlock_release of ProcArrayLock, uncontended.
+    parts               tag hash + BufTable.lookup (the locked lookup, run here without
+                        its lock); tag hash + BufTable.hint (the hit path's probe); the
+                        partition LWLock alone; the header-stripe semaphore acquire +
+                        release as the buffer manager calls it (through
+                        _multiprocessing.SemLock, see shmem/buf_internals.py) and the
+                        same semaphore through posix_ipc (as the other LWLocks' and
+                        spinlocks' semaphores are called): the floor under every lock
+                        here; and two calls of an empty Python function, a yardstick
+                        for the machine's speed (it varies from run to run on these
+                        shared hosts).
+    LWLock ...          lwlock_acquire + lwlock_release of ProcArrayLock, uncontended
+                        (its spinlock called through posix_ipc; a buffer content lock's
+                        goes through SemLock); "spinlock through SemLock": the same lock
+                        through a handle whose spinlock is bound as a content lock's.
     LWLock, 2 processes both hammer ProcArrayLock (exclusive).
 
   Several processes, run for --seconds each repetition (forked workers that start
@@ -239,6 +252,18 @@ def loop_hit_modify(reln) -> Callable[[int], object]:
     return run
 
 
+def loop_pin_unpin_locked(reln) -> Callable[[int], object]:
+    """The hit through PostgreSQL's protocol: bufmgr's slow path, which takes the
+    partition LWLock in share mode around the lookup and the pin."""
+    pool = bufmgr.pool()
+
+    def run(n: int, read=bufmgr._read_buffer_slow, release=bufmgr.release_buffer,
+            p=pool, fork=MAIN_FORKNUM, mode=bufmgr.RBM_NORMAL, blk=HOT_BLOCK) -> None:
+        for _ in range(n):
+            release(read(p, reln, fork, blk, mode))
+    return run
+
+
 def loop_lookup(reln) -> Callable[[int], object]:
     table = bufmgr.pool().table
     r = reln.rnode
@@ -247,6 +272,16 @@ def loop_lookup(reln) -> Callable[[int], object]:
         for _ in range(n):
             tag = (r.spc, r.db, r.rel, MAIN_FORKNUM, HOT_BLOCK)
             lookup(tag, hash_code(tag))
+    return run
+
+
+def loop_hint(reln) -> Callable[[int], object]:
+    table = bufmgr.pool().table
+    r = reln.rnode
+
+    def run(n: int, hash_code=buf_table_hash_code, hint=table.hint) -> None:
+        for _ in range(n):
+            hint(hash_code((r.spc, r.db, r.rel, MAIN_FORKNUM, HOT_BLOCK)))
     return run
 
 
@@ -521,25 +556,40 @@ def single_process_rows(pool: Pool, n: int, runs: int) -> list[Row]:
     tag = (RNODE.spc, RNODE.db, RNODE.rel, MAIN_FORKNUM, HOT_BLOCK)
     part = p.partition_locks[buf_table_hash_code(tag) % NUM_BUFFER_PARTITIONS]
     hdr = (p.descs.hdr_acquire[buf - 1], p.descs.hdr_release[buf - 1])
+    sem = pool.seg.sems[pool.seg.sem_base[bi.__name__] + (buf - 1) % bi.BUF_HDR_STRIPES]
     pinned = bufmgr.read_buffer(reln, HOT_BLOCK)  # held while the share-lock loop runs
     named = lwlock.get_named_lwlock("ProcArrayLock")
+    # Another handle on the same lock, its spinlock called through SemLock as a buffer
+    # content lock's is (what binding every LWLock's stripes that way would give).
+    named_semlock = lwlock.LWLock(pool.seg.region("LWLock Array"),
+                                  named.lock_id * lwlock.LWLOCK_SIZE, named.lock_id,
+                                  named.tranche)
+    named_semlock.spin_acquire, named_semlock.spin_release = bi.semaphore_ops(
+        named.spin_acquire.__self__)
     try:
         rows = measure_single([
             ("hit round trip (read_buffer+SHARE+UNLOCK+release)", loop_hit_round_trip(reln)),
             ("  pin+unpin (read_buffer hit + release_buffer)", loop_pin_unpin(reln)),
+            ("  pin+unpin, locked lookup (PostgreSQL's protocol)",
+             loop_pin_unpin_locked(reln)),
             ("  share lock+unlock (lock_buffer, pinned)", loop_share_lock(pinned)),
         ], n, runs, "buffer hit, 1 process")
         rows += measure_single([
             ("hit read/modify (EXCL, 8 B, dirty, unlock_release)", loop_hit_modify(reln)),
             ("  tag hash + BufTable.lookup", loop_lookup(reln)),
+            ("  tag hash + BufTable.hint (no lock)", loop_hint(reln)),
             ("  partition LWLock shared acquire+release", loop_lwlock(part, LW_SHARED)),
             ("  header-stripe semaphore acquire+release", loop_semaphore(*hdr)),
+            ("  the same semaphore through posix_ipc", loop_semaphore(sem.acquire,
+                                                                    sem.release)),
             ("  reference: 2 calls of an empty Python function", loop_semaphore(_nothing,
                                                                                  _nothing)),
         ], n, runs, "buffer hit parts, 1 process")
         rows += measure_single([
             ("LWLock exclusive acquire+release", loop_lwlock(named, LW_EXCLUSIVE)),
             ("LWLock shared acquire+release", loop_lwlock(named, LW_SHARED)),
+            ("LWLock shared, spinlock through SemLock", loop_lwlock(named_semlock,
+                                                                     LW_SHARED)),
         ], n, runs, "LWLock, uncontended")
     finally:
         bufmgr.release_buffer(pinned)

@@ -17,14 +17,27 @@ compare-and-swap and uses BM_LOCKED as a spinlock bit. Python has no fast
 atomics, so the word is guarded by one of BUF_HDR_STRIPES semaphores (buffer
 i uses stripe i % BUF_HDR_STRIPES). The slow-path header lock
 (``lock_buf_hdr``) still sets BM_LOCKED in the word while held so tools see
-it; the pin/unpin fast paths change the word under the stripe semaphore only.
+it; the fast paths of bufmgr (pin, unpin, MarkBufferDirty) change the word
+under the stripe semaphore only. The tag, too, is written only under the
+header lock, which is what lets bufmgr's hit path verify a buffer found
+without the mapping partition lock (see storage/bufmgr.py, "The hit path").
+
+The header stripes, and the spinlocks of the buffers' content LWLocks, are
+called through ``semaphore_ops``: the same POSIX semaphores, bound through
+CPython's _multiprocessing.SemLock, which tries sem_trywait before giving up
+the GIL; an uncontended acquire + release then costs about half as much as
+through posix_ipc.
 Each buffer's I/O condition variable sits in "Buffer IO Condition Variables"
 as in PostgreSQL 15 (wait event IPC/BufferIO).
 """
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import posix_ipc
 
 from shmem.condition_variable import CV_SIZE, ConditionVariable
 from shmem.lwlock import LWLOCK_SIZE, LWTRANCHE_BUFFER_CONTENT, LWLock
@@ -69,6 +82,9 @@ DESC_WORDS = 16
 DESC_SIZE = DESC_WORDS * 4
 W_SPC, W_DB, W_REL, W_FORK, W_BLK, W_BUF_ID, W_STATE, W_WAIT_BACKEND, W_FREE_NEXT = range(9)
 CONTENT_LOCK_OFFSET = 40  # bytes into the descriptor
+# The BufferTag words at the start of a descriptor, as (spcOid, dbOid, relNumber,
+# forkNum, blockNum): OIDs and the block number unsigned, the fork signed.
+DESC_TAG = struct.Struct("<IIIiI")
 assert CONTENT_LOCK_OFFSET + LWLOCK_SIZE <= DESC_SIZE
 
 BUF_HDR_STRIPES = 128
@@ -104,6 +120,36 @@ def num_semaphores(settings) -> int:
     return BUF_HDR_STRIPES
 
 
+# -- fast bindings of the spinlock semaphores -----------------------------------------------
+
+try:
+    from _multiprocessing import SemLock as _SemLock
+except ImportError:  # pragma: no cover - a Python built without it
+    _SemLock = None
+_SEMAPHORE = 1  # multiprocessing.synchronize.SEMAPHORE
+_SEM_VALUE_MAX = 0x7FFFFFFF
+
+
+def semaphore_ops(sem: posix_ipc.Semaphore) -> tuple[Callable[[], object], Callable[[], object]]:
+    """(acquire, release) of the named POSIX semaphore ``sem``, for hot paths.
+
+    posix_ipc's acquire gives up the GIL around every sem_wait. CPython's own
+    _multiprocessing.SemLock, opened on the same named semaphore, first tries
+    sem_trywait with the GIL held and only blocks (GIL released) if that fails:
+    an uncontended acquire + release pair costs about half as much. It is the
+    same kernel object, so either binding may be used by any process at any
+    time. A signal during a blocked wait: SemLock retries by itself unless a
+    Python signal handler raises, in which case that exception propagates with
+    nothing held (posix_ipc raises SignalError instead, which callers retry).
+    The handle is closed when the returned methods are dropped. Falls back to
+    posix_ipc's own methods where SemLock is unavailable."""
+    try:
+        lock = _SemLock._rebuild(0, _SEMAPHORE, _SEM_VALUE_MAX, sem.name)  # type: ignore
+    except Exception:
+        return sem.acquire, sem.release
+    return lock.acquire, lock.release
+
+
 class BufferDescriptors:
     """Handles on the descriptor array, blocks and per-buffer locks of a segment."""
 
@@ -115,11 +161,20 @@ class BufferDescriptors:
         self.wu = region.cast("I")
         self.blocks = seg.region("Buffer Blocks")
         base = seg.sem_base.get(__name__, 0)
-        stripes = seg.sems[base:base + BUF_HDR_STRIPES]
-        self.hdr_acquire = [stripes[i % BUF_HDR_STRIPES].acquire for i in range(nbuffers)]
-        self.hdr_release = [stripes[i % BUF_HDR_STRIPES].release for i in range(nbuffers)]
+        stripes = [semaphore_ops(sem) for sem in seg.sems[base:base + BUF_HDR_STRIPES]]
+        self.hdr_acquire = [stripes[i % BUF_HDR_STRIPES][0] for i in range(nbuffers)]
+        self.hdr_release = [stripes[i % BUF_HDR_STRIPES][1] for i in range(nbuffers)]
         self.content_locks = [LWLock(region, i * DESC_SIZE + CONTENT_LOCK_OFFSET,
                                      i, LWTRANCHE_BUFFER_CONTENT) for i in range(nbuffers)]
+        # Each content lock keeps the spinlock semaphore it chose, through the faster binding.
+        fast: dict[int, tuple[Callable[[], object], Callable[[], object]]] = {}
+        for lock in self.content_locks:
+            sem = getattr(lock.spin_acquire, "__self__", None)
+            if isinstance(sem, posix_ipc.Semaphore):
+                ops = fast.get(id(sem))
+                if ops is None:
+                    ops = fast[id(sem)] = semaphore_ops(sem)
+                lock.spin_acquire, lock.spin_release = ops
         cvs = seg.region("Buffer IO Condition Variables")
         self.io_cvs = [ConditionVariable(cvs, i * CV_SIZE, i) for i in range(nbuffers)]
         self.pages = [self.blocks[i * BLCKSZ:(i + 1) * BLCKSZ] for i in range(nbuffers)]
@@ -140,9 +195,7 @@ class BufferDescriptors:
 
     def tag(self, buf: int) -> tuple[int, int, int, int, int]:
         """(spcOid, dbOid, relNumber, forkNum, blockNum); OIDs and block unsigned."""
-        b = buf * DESC_WORDS
-        wu = self.wu
-        return (wu[b], wu[b + 1], wu[b + 2], self.wi[b + 3], wu[b + 4])
+        return _unpack_tag(self.region, buf * DESC_SIZE)
 
     def set_tag(self, buf: int, tag: tuple[int, int, int, int, int]) -> None:
         b = buf * DESC_WORDS
@@ -169,6 +222,7 @@ class BufferDescriptors:
         self.hdr_release[buf]()
 
 
+_unpack_tag = DESC_TAG.unpack_from
 _EMPTY_DESC = memoryview(bytes(DESC_SIZE)).cast("i")
 
 

@@ -14,21 +14,46 @@ in expectation; overflowing it would need hundreds of standard deviations of
 bad luck), and an insert into a full partition reports "out of shared
 memory" as dynahash would.
 
-Entries are 8 int32 words: hash, spcOid, dbOid, relNumber, forkNum,
-blockNum, buf_id (-1 = empty), spare. The hash of a tag is Python's tuple
-hash of five ints, which is the same in every process (only str and bytes
-hashes are salted).
+Layout: the partitions are interleaved. Slot ``s`` belongs to partition
+``s % 128`` and is index ``s // 128`` of that partition's table, so the home
+slot of a hash is simply ``hash & (128 * capacity - 1)`` (partition
+``hash % 128``, home index ``(hash // 128) % capacity``) and a probe steps by
+128 slots. Entries are 8 int32 words:
+
+    0 hash (-1 = empty)  1 buf_id  2 spcOid  3 dbOid  4 relNumber
+    5 forkNum  6 blockNum  7 spare
+
+written and read with struct (OIDs and block numbers unsigned, so nothing
+needs converting). The hash of a tag is Python's tuple hash of five ints,
+which is the same in every process (only str and bytes hashes are salted).
+
+``hint`` is a lookup *without* the partition lock, for the buffer manager's
+hit path (see storage/bufmgr.py, "The hit path"): it may read a table that is
+being changed under it, so its answer is only a candidate that the caller
+must verify against the buffer descriptor under the header lock. It never
+loops forever (at most one pass over the partition) and never returns a
+number outside [-1, nbuffers).
 """
 
 from __future__ import annotations
 
-from array import array
+import struct
 
 from shmem.lwlock import NUM_BUFFER_PARTITIONS
 from shmem.segment import ShmemSegment
 
 ENTRY_WORDS = 8
+ENTRY_SIZE = ENTRY_WORDS * 4
 EMPTY = -1
+HASH_MASK = 0x7FFFFFFF
+
+# hash, buf_id, spcOid, dbOid, relNumber, forkNum, blockNum (+ the spare word)
+_ENTRY = struct.Struct("<iiIIIiI4x")
+_TAG = struct.Struct("<IIIiI")  # the tag words of an entry, at byte 8
+_TAG_AT = 8
+_STEP = NUM_BUFFER_PARTITIONS * ENTRY_WORDS  # words from one slot of a partition to the next
+assert NUM_BUFFER_PARTITIONS & (NUM_BUFFER_PARTITIONS - 1) == 0
+_PART_BITS = NUM_BUFFER_PARTITIONS.bit_length() - 1
 
 
 class OutOfSharedMemory(Exception):
@@ -46,7 +71,7 @@ def partition_capacity(nbuffers: int) -> int:
 
 def shmem_requests(settings) -> list[tuple[str, int]]:
     cap = partition_capacity(settings.get("shared_buffers"))
-    return [("Shared Buffer Lookup Table", NUM_BUFFER_PARTITIONS * cap * ENTRY_WORDS * 4)]
+    return [("Shared Buffer Lookup Table", NUM_BUFFER_PARTITIONS * cap * ENTRY_SIZE)]
 
 
 def num_semaphores(settings) -> int:
@@ -59,7 +84,7 @@ def shmem_init(seg: ShmemSegment, settings) -> None:
 
 def buf_table_hash_code(tag: tuple[int, int, int, int, int]) -> int:
     """BufTableHashCode: a non-negative 31-bit hash of the tag."""
-    return hash(tag) & 0x7FFFFFFF
+    return hash(tag) & HASH_MASK
 
 
 def buf_table_partition(hashcode: int) -> int:
@@ -68,88 +93,111 @@ def buf_table_partition(hashcode: int) -> int:
 
 
 class BufTable:
+    __slots__ = ("cap", "mask", "nbuffers", "mem", "w", "slot_mask", "word_mask")
+
     def __init__(self, seg: ShmemSegment, nbuffers: int) -> None:
         self.cap = partition_capacity(nbuffers)
         self.mask = self.cap - 1
-        self.w = seg.region("Shared Buffer Lookup Table").cast("i")
+        self.nbuffers = nbuffers
+        self.mem = seg.region("Shared Buffer Lookup Table")
+        self.w = self.mem.cast("i")
+        nslots = NUM_BUFFER_PARTITIONS * self.cap
+        self.slot_mask = nslots - 1  # hash & slot_mask: the home slot
+        self.word_mask = nslots * ENTRY_WORDS - 1  # wraps a probe within its partition
 
     def init(self) -> None:
         w = self.w
-        for i in range(len(w) // ENTRY_WORDS):
-            w[i * ENTRY_WORDS + 6] = EMPTY
-
-    def _home(self, hashcode: int) -> tuple[int, int]:
-        """(first word of the partition, home slot within it)."""
-        part = hashcode % NUM_BUFFER_PARTITIONS
-        return part * self.cap * ENTRY_WORDS, (hashcode // NUM_BUFFER_PARTITIONS) & self.mask
+        for e in range(0, len(w), ENTRY_WORDS):
+            w[e] = EMPTY
+            w[e + 1] = EMPTY
 
     def lookup(self, tag: tuple[int, int, int, int, int], hashcode: int) -> int:
-        """BufTableLookup: the buffer id holding ``tag``, or -1."""
-        w, mask = self.w, self.mask
-        base, i = self._home(hashcode)
-        spc, db, rel, fork, blk = _tag_words(tag)
-        while True:
-            e = base + i * ENTRY_WORDS
-            buf_id = w[e + 6]
-            if buf_id == EMPTY:
+        """BufTableLookup: the buffer id holding ``tag``, or -1 (partition lock held)."""
+        w, mem, step, wmask = self.w, self.mem, _STEP, self.word_mask
+        unpack_tag = _TAG.unpack_from
+        e = (hashcode & self.slot_mask) * ENTRY_WORDS
+        for _ in range(self.cap):
+            h = w[e]
+            if h == hashcode:
+                if unpack_tag(mem, e * 4 + _TAG_AT) == tag:
+                    return w[e + 1]
+            elif h == EMPTY:
                 return -1
-            if (w[e] == hashcode and w[e + 5] == blk and w[e + 3] == rel
-                    and w[e + 2] == db and w[e + 4] == fork and w[e + 1] == spc):
-                return buf_id
-            i = (i + 1) & mask
+            e = (e + step) & wmask
+        return -1
+
+    def hint(self, hashcode: int) -> int:
+        """The buffer id of the first entry with this hash, or -1, read *without*
+        the partition lock: a candidate only (see the module docstring)."""
+        w, step, wmask = self.w, _STEP, self.word_mask
+        e = (hashcode & self.slot_mask) * ENTRY_WORDS
+        for _ in range(self.cap):
+            h = w[e]
+            if h == hashcode:
+                buf_id = w[e + 1]
+                return buf_id if 0 <= buf_id < self.nbuffers else -1
+            if h < 0:
+                return -1
+            e = (e + step) & wmask
+        return -1
 
     def insert(self, tag: tuple[int, int, int, int, int], hashcode: int, buf_id: int) -> int:
         """BufTableInsert: returns -1 if inserted, else the buffer already mapped."""
         existing = self.lookup(tag, hashcode)
         if existing >= 0:
             return existing
-        w, mask = self.w, self.mask
-        base, i = self._home(hashcode)
+        w, step, wmask = self.w, _STEP, self.word_mask
+        e = (hashcode & self.slot_mask) * ENTRY_WORDS
         for _ in range(self.cap):
-            e = base + i * ENTRY_WORDS
-            if w[e + 6] == EMPTY:
-                w[e + 1:e + 6] = array("i", _tag_words(tag))
-                w[e] = hashcode
-                w[e + 6] = buf_id
+            if w[e] == EMPTY:
+                _ENTRY.pack_into(self.mem, e * 4, hashcode, buf_id, *tag)
                 return -1
-            i = (i + 1) & mask
+            e = (e + step) & wmask
         raise OutOfSharedMemory("out of shared memory")
 
     def delete(self, tag: tuple[int, int, int, int, int], hashcode: int) -> None:
         """BufTableDelete, with backward-shift deletion so probes never need tombstones."""
-        w, mask = self.w, self.mask
-        base, i = self._home(hashcode)
-        spc, db, rel, fork, blk = _tag_words(tag)
-        while True:
-            e = base + i * ENTRY_WORDS
-            if w[e + 6] == EMPTY:
-                raise KeyError(f"shared buffer hash table corrupted: {tag} not found")
-            if (w[e] == hashcode and w[e + 5] == blk and w[e + 3] == rel
-                    and w[e + 2] == db and w[e + 4] == fork and w[e + 1] == spc):
+        w, mem, mask = self.w, self.mem, self.mask
+        unpack_tag = _TAG.unpack_from
+        part = hashcode & (NUM_BUFFER_PARTITIONS - 1)
+
+        def word(index: int) -> int:  # first word of the partition's slot ``index``
+            return ((index << _PART_BITS) | part) * ENTRY_WORDS
+
+        i = (hashcode >> _PART_BITS) & mask
+        for _ in range(self.cap):
+            e = word(i)
+            h = w[e]
+            if h == hashcode and unpack_tag(mem, e * 4 + _TAG_AT) == tag:
                 break
+            if h == EMPTY:
+                raise KeyError(f"shared buffer hash table corrupted: {tag} not found")
             i = (i + 1) & mask
+        else:
+            raise KeyError(f"shared buffer hash table corrupted: {tag} not found")
         hole = i
         j = i
         while True:
             j = (j + 1) & mask
-            ej = base + j * ENTRY_WORDS
-            if w[ej + 6] == EMPTY:
+            ej = word(j)
+            hj = w[ej]
+            if hj == EMPTY:
                 break
-            home = (w[ej] // NUM_BUFFER_PARTITIONS) & mask
+            home = (hj >> _PART_BITS) & mask
             # Move entry j into the hole unless its home lies cyclically in (hole, j].
             if (j - home) & mask >= (j - hole) & mask:
-                eh = base + hole * ENTRY_WORDS
+                eh = word(hole)
                 w[eh:eh + ENTRY_WORDS] = w[ej:ej + ENTRY_WORDS]
                 hole = j
-        w[base + hole * ENTRY_WORDS + 6] = EMPTY
+        eh = word(hole)
+        w[eh] = EMPTY
+        w[eh + 1] = EMPTY
 
-
-def _signed(v: int) -> int:
-    return v - 0x100000000 if v >= 0x80000000 else v
-
-
-def _tag_words(tag: tuple[int, int, int, int, int]) -> tuple[int, int, int, int, int]:
-    spc, db, rel, fork, blk = tag
-    if spc | db | rel | blk < 0x80000000:  # the common case: nothing to convert
-        return tag
-    return (_signed(spc), _signed(db), _signed(rel), fork, _signed(blk))
+    def entries(self) -> list[tuple[int, int, tuple[int, int, int, int, int]]]:
+        """(hash, buf_id, tag) of every entry, unlocked (for tests and tools)."""
+        out = []
+        for e in range(0, len(self.w), ENTRY_WORDS):
+            if self.w[e] != EMPTY:
+                out.append((self.w[e], self.w[e + 1],
+                            _TAG.unpack_from(self.mem, e * 4 + _TAG_AT)))
+        return out

@@ -20,9 +20,56 @@ it. The WAL rule — WAL up to the page's LSN is flushed before the page is
 written — is enforced in flush_buffer through ``xlog_flush_hook``, which the
 WAL module installs.
 
+The hit path
+------------
+PostgreSQL looks a tag up in the mapping table under the partition's
+BufferMapping LWLock in share mode and pins the buffer before dropping it. An
+LWLock acquire + release costs more in Python (about 1-2 µs) than all the rest
+of a pin, so read_buffer first tries without it:
+
+1. probe the mapping table with no lock (BufTable.hint): the answer is a
+   candidate buffer, matched on the hash alone, possibly from a half-written
+   or stale entry, or nothing;
+2. take the candidate's header lock, compare its descriptor's tag with the
+   one asked for, and check BM_TAG_VALID; if both hold, pin it (refcount + 1,
+   usage count + 1) in the same hold of the header lock;
+3. otherwise (no candidate, another tag, no valid tag) drop the header lock
+   and do exactly what PostgreSQL does (_read_buffer_slow).
+
+Why a pinned buffer that passed step 2 is the right one:
+
+- Every change of a descriptor's tag happens under its header lock: BufferAlloc
+  installs a new tag only while its own pin is the only one (refcount == 1,
+  checked under that same hold), InvalidateBuffer clears the tag and
+  BM_TAG_VALID only at refcount 0. So once step 2 has counted our pin, the tag
+  cannot change until we unpin: the page is the one asked for for as long as
+  we hold it.
+- A buffer whose descriptor carries tag T with BM_TAG_VALID is *the* buffer
+  for T: BufferAlloc inserts T into the table (refusing if T is already
+  mapped) before it sets the descriptor's tag, and deletes a buffer's old tag
+  from the table only after the descriptor has dropped it; InvalidateBuffer
+  clears the descriptor before deleting the entry. Hence, whenever a
+  descriptor says T, the table maps T to that buffer, and no two buffers can
+  say T at once. The table only suggests where to look; the descriptor, read
+  under its header lock, decides.
+- A probe racing with inserts and deletes (backward shift) can miss an entry,
+  find a moved one, or read a torn one: a miss or a wrong candidate goes to
+  the slow path; a buffer number out of range is never used; a probe makes
+  at most one pass over its partition.
+- A buffer this process already pins needs no header lock: its tag cannot
+  change while we pin it, so an unlocked comparison is enough.
+
+Two different tags with the same 31-bit hash only cost the second one the
+slow path (the probe stops at the first hash match). The stress test in
+tests/unit/test_bufmgr.py (several processes reading and evicting the blocks
+of two relations through a 16-buffer pool, every page carrying its own block
+number) and the soak variant check this protocol; a tag comparison made
+outside the header lock fails it within seconds.
+
 Where we differ: header changes take the buffer's header-lock stripe (see
-shmem/buf_internals.py) instead of a CAS loop; there are no buffer access
-strategies (ring buffers) yet.
+shmem/buf_internals.py) instead of a CAS loop; the hit path's lookup skips
+the partition lock (above); there are no buffer access strategies (ring
+buffers) yet.
 """
 
 from __future__ import annotations
@@ -47,11 +94,14 @@ from shmem.buf_internals import (
     BUF_REFCOUNT_MASK,
     BUF_USAGECOUNT_MASK,
     BUF_USAGECOUNT_ONE,
+    DESC_SIZE,
+    DESC_TAG,
     DESC_WORDS,
+    MAIN_FORKNUM,
     W_STATE,
     BufferDescriptors,
 )
-from shmem.buf_table import BufTable, buf_table_hash_code
+from shmem.buf_table import HASH_MASK, BufTable, buf_table_hash_code
 from shmem.condition_variable import (
     WAIT_EVENT_BUFFER_IO,
     cv_broadcast,
@@ -82,13 +132,20 @@ BUFFER_LOCK_UNLOCK, BUFFER_LOCK_SHARE, BUFFER_LOCK_EXCLUSIVE = 0, 1, 2
 RBM_NORMAL, RBM_ZERO_AND_LOCK, RBM_ZERO_ON_ERROR = 0, 1, 2
 
 _MAX_USAGE = BM_MAX_USAGE_COUNT * BUF_USAGECOUNT_ONE
+_DESC_TAG = DESC_TAG
 
 # Called with a page LSN before a permanent page is written (XLogFlush).
 xlog_flush_hook: Callable[[int], None] | None = None
 
 
 class _Pool:
-    """This process's handles on the shared buffer pool."""
+    """This process's handles on the shared buffer pool, with the hit path's
+    objects bound directly (one attribute load each)."""
+
+    __slots__ = ("nbuffers", "descs", "table", "strategy", "partition_locks",
+                 "private_refcount", "checksums", "settings", "io_in_progress",
+                 "io_for_input", "hdr_acquire", "hdr_release", "state_words", "desc_mem",
+                 "content_locks", "table_words", "slot_mask", "hint")
 
     def __init__(self, seg: ShmemSegment, settings) -> None:
         n = settings.get("shared_buffers")
@@ -102,6 +159,15 @@ class _Pool:
         self.settings = settings
         self.io_in_progress = -1  # the buffer whose I/O this process runs (InProgressBuf)
         self.io_for_input = False
+        # The hit path's bindings.
+        self.hdr_acquire = self.descs.hdr_acquire
+        self.hdr_release = self.descs.hdr_release
+        self.state_words = self.descs.wu
+        self.desc_mem = self.descs.region
+        self.content_locks = self.descs.content_locks
+        self.table_words = self.table.w
+        self.slot_mask = self.table.slot_mask
+        self.hint = self.table.hint
 
 
 _pool: _Pool | None = None
@@ -120,28 +186,24 @@ def pool() -> _Pool:
     return _pool
 
 
-def _tag_for(reln: smgr.SMgrRelation, fork: int, blkno: int) -> tuple[int, int, int, int, int]:
-    r = reln.rnode
-    return (r.spc, r.db, r.rel, fork, blkno)
-
-
 # -- pins --------------------------------------------------------------------------------
 
 def _pin_buffer(p: _Pool, buf_id: int) -> int:
     """PinBuffer: returns the state word; the first pin bumps the usage count."""
-    ref = p.private_refcount[buf_id]
-    descs = p.descs
+    refs = p.private_refcount
+    ref = refs[buf_id]
     i = buf_id * DESC_WORDS + W_STATE
     if ref == 0:
-        descs.hdr_acquire[buf_id]()
-        state = descs.wu[i] + 1
+        wu = p.state_words
+        p.hdr_acquire[buf_id]()
+        state = wu[i] + 1
         if state & BUF_USAGECOUNT_MASK < _MAX_USAGE:
             state += BUF_USAGECOUNT_ONE
-        descs.wu[i] = state
-        descs.hdr_release[buf_id]()
+        wu[i] = state
+        p.hdr_release[buf_id]()
     else:
-        state = descs.wu[i]
-    p.private_refcount[buf_id] = ref + 1
+        state = p.state_words[i]
+    refs[buf_id] = ref + 1
     return state
 
 
@@ -153,21 +215,38 @@ def _pin_buffer_locked(p: _Pool, buf_id: int, state: int) -> None:
 
 def _unpin_buffer(p: _Pool, buf_id: int) -> None:
     """UnpinBuffer."""
-    ref = p.private_refcount[buf_id] - 1
-    if ref < 0:
-        raise RuntimeError(f"buffer {buf_id + 1} is not pinned by this process")
-    p.private_refcount[buf_id] = ref
-    if ref == 0:
-        descs = p.descs
+    refs = p.private_refcount
+    ref = refs[buf_id] if buf_id >= 0 else 0
+    if ref == 1:
+        wu = p.state_words
         i = buf_id * DESC_WORDS + W_STATE
-        descs.hdr_acquire[buf_id]()
-        descs.wu[i] -= 1
-        descs.hdr_release[buf_id]()
+        p.hdr_acquire[buf_id]()  # may raise (a signal handler) before anything changed
+        wu[i] -= 1
+        p.hdr_release[buf_id]()
+        refs[buf_id] = 0
+    elif ref > 1:
+        refs[buf_id] = ref - 1
+    else:
+        raise RuntimeError(f"buffer {buf_id + 1} is not pinned by this process")
 
 
 def release_buffer(buffer: int) -> None:
     """ReleaseBuffer."""
-    _unpin_buffer(_pool, buffer - 1)  # type: ignore[arg-type]
+    p: _Pool = _pool  # type: ignore[assignment]  # attached (pool())
+    buf_id = buffer - 1
+    refs = p.private_refcount
+    ref = refs[buf_id] if buf_id >= 0 else 0
+    if ref == 1:
+        wu = p.state_words
+        i = buf_id * DESC_WORDS + W_STATE
+        p.hdr_acquire[buf_id]()  # may raise (a signal handler) before anything changed
+        wu[i] -= 1
+        p.hdr_release[buf_id]()
+        refs[buf_id] = 0
+    elif ref > 1:
+        refs[buf_id] = ref - 1
+    else:
+        raise RuntimeError(f"buffer {buffer} is not pinned by this process")
 
 
 def incr_buffer_ref_count(buffer: int) -> None:
@@ -180,8 +259,54 @@ def incr_buffer_ref_count(buffer: int) -> None:
 
 # -- reading -------------------------------------------------------------------------------
 
-def read_buffer(reln: smgr.SMgrRelation, blkno: int) -> int:
-    return read_buffer_extended(reln, 0, blkno, RBM_NORMAL)
+def read_buffer(reln: smgr.SMgrRelation, blkno: int, fork: int = MAIN_FORKNUM,
+                mode: int = RBM_NORMAL, _unpack_tag=_DESC_TAG.unpack_from) -> int:
+    """ReadBuffer (and ReadBufferExtended with ``fork`` and ``mode``): a pinned
+    buffer holding the block. This function is the hit path (see the module
+    docstring); everything else is _read_buffer_slow."""
+    p: _Pool = _pool  # type: ignore[assignment]  # attached (pool())
+    tag = reln.rnode + (fork, blkno)  # RelFileNode is a (spc, db, rel) tuple
+    hashcode = hash(tag) & HASH_MASK  # buf_table_hash_code, inline
+    # A candidate from the mapping table, read without the partition lock.
+    words = p.table_words
+    e = (hashcode & p.slot_mask) << 3
+    buf_id = words[e + 1] if words[e] == hashcode else p.hint(hashcode)
+    if 0 <= buf_id < p.nbuffers and blkno != P_NEW:
+        refs = p.private_refcount
+        ref = refs[buf_id]
+        i = buf_id * DESC_WORDS + W_STATE
+        if ref:
+            # Pinned by us already, so its tag cannot change: no lock needed.
+            if _unpack_tag(p.desc_mem, buf_id * DESC_SIZE) == tag:
+                refs[buf_id] = ref + 1
+                state = p.state_words[i]
+                if state & BM_VALID:
+                    pgstat.io.hit += 1
+                    if mode == RBM_ZERO_AND_LOCK:
+                        lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
+                    return buf_id + 1
+                return _read_buffer_io(p, reln, fork, blkno, mode, buf_id)
+        else:
+            # Verify the candidate and pin it under one hold of its header lock.
+            p.hdr_acquire[buf_id]()
+            if _unpack_tag(p.desc_mem, buf_id * DESC_SIZE) == tag:
+                wu = p.state_words
+                state = wu[i]
+                if state & BM_TAG_VALID:
+                    state += 1
+                    if state & BUF_USAGECOUNT_MASK < _MAX_USAGE:
+                        state += BUF_USAGECOUNT_ONE
+                    wu[i] = state
+                    p.hdr_release[buf_id]()
+                    refs[buf_id] = 1
+                    if state & BM_VALID:
+                        pgstat.io.hit += 1
+                        if mode == RBM_ZERO_AND_LOCK:
+                            lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
+                        return buf_id + 1
+                    return _read_buffer_io(p, reln, fork, blkno, mode, buf_id)
+            p.hdr_release[buf_id]()
+    return _read_buffer_slow(p, reln, fork, blkno, mode)
 
 
 def read_buffer_extended(reln: smgr.SMgrRelation, fork: int, blkno: int,
@@ -191,15 +316,20 @@ def read_buffer_extended(reln: smgr.SMgrRelation, fork: int, blkno: int,
     RBM_ZERO_AND_LOCK returns the buffer zero-filled and exclusively locked
     without reading it; RBM_ZERO_ON_ERROR zeroes a page that fails verification.
     """
-    p = _pool
-    assert p is not None, "buffer pool not attached"
+    return read_buffer(reln, blkno, fork, mode)
+
+
+def _read_buffer_slow(p: _Pool, reln: smgr.SMgrRelation, fork: int, blkno: int,
+                      mode: int) -> int:
+    """ReadBuffer_common after the lock-free probe found nothing usable: the
+    PostgreSQL protocol (look up under the partition lock in share mode and pin,
+    else BufferAlloc), then the read if the buffer is not valid."""
     is_extend = blkno == P_NEW
     if is_extend:
         blkno = smgr.smgr_nblocks(reln, fork)
-    tag = _tag_for(reln, fork, blkno)
-    hashcode = buf_table_hash_code(tag)
+    tag = reln.rnode + (fork, blkno)
+    hashcode = hash(tag) & HASH_MASK
     part = p.partition_locks[hashcode % NUM_BUFFER_PARTITIONS]
-    # The hit path: look up under the partition lock in share mode and pin.
     lwlock_acquire(part, LW_SHARED)
     buf_id = p.table.lookup(tag, hashcode)
     if buf_id >= 0:
@@ -215,7 +345,13 @@ def read_buffer_extended(reln: smgr.SMgrRelation, fork: int, blkno: int,
         if mode == RBM_ZERO_AND_LOCK:
             lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
         return buf_id + 1
-    # Not valid (a new buffer, or a read that failed or is in progress elsewhere).
+    return _read_buffer_io(p, reln, fork, blkno, mode, buf_id, is_extend)
+
+
+def _read_buffer_io(p: _Pool, reln: smgr.SMgrRelation, fork: int, blkno: int, mode: int,
+                    buf_id: int, is_extend: bool = False) -> int:
+    """The pinned buffer is not valid (new, or a read failed or is in progress
+    elsewhere): read the block (or zero or extend it) unless someone else has."""
     if not _start_buffer_io(p, buf_id, True):
         pgstat.io.hit += 1  # someone else read it meanwhile
         if mode == RBM_ZERO_AND_LOCK:
@@ -445,39 +581,56 @@ def flush_one_buffer(buffer: int) -> None:
 
 def mark_buffer_dirty(buffer: int) -> None:
     """MarkBufferDirty: the caller holds the content lock exclusively."""
-    p = _pool
+    p: _Pool = _pool  # type: ignore[assignment]  # attached (pool())
     buf_id = buffer - 1
-    descs = p.descs  # type: ignore[union-attr]
-    state = descs.lock_buf_hdr(buf_id)
+    wu = p.state_words
+    i = buf_id * DESC_WORDS + W_STATE
+    p.hdr_acquire[buf_id]()
+    state = wu[i]
+    wu[i] = state | (BM_DIRTY | BM_JUST_DIRTIED)
+    p.hdr_release[buf_id]()
     if not state & BM_DIRTY:
         pgstat.io.dirtied += 1
-    descs.unlock_buf_hdr(buf_id, state | BM_DIRTY | BM_JUST_DIRTIED)
 
 
 # -- content locks -----------------------------------------------------------------------------
 
-def lock_buffer(buffer: int, mode: int) -> None:
+def lock_buffer(buffer: int, mode: int, _acquire=lwlock_acquire,
+                _release=lwlock_release) -> None:
     """LockBuffer: BUFFER_LOCK_SHARE, BUFFER_LOCK_EXCLUSIVE or BUFFER_LOCK_UNLOCK."""
-    lock = _pool.descs.content_locks[buffer - 1]  # type: ignore[union-attr]
-    if mode == BUFFER_LOCK_UNLOCK:
-        lwlock_release(lock)
-    elif mode == BUFFER_LOCK_SHARE:
-        lwlock_acquire(lock, LW_SHARED)
+    lock = _pool.content_locks[buffer - 1]  # type: ignore[union-attr]
+    if mode == BUFFER_LOCK_SHARE:
+        _acquire(lock, LW_SHARED)
+    elif mode == BUFFER_LOCK_UNLOCK:
+        _release(lock)
+    elif mode == BUFFER_LOCK_EXCLUSIVE:
+        _acquire(lock, LW_EXCLUSIVE)
     else:
-        lwlock_acquire(lock, LW_EXCLUSIVE)
+        raise ValueError(f"unrecognized buffer lock mode: {mode}")
 
 
 def conditional_lock_buffer(buffer: int) -> bool:
     """ConditionalLockBuffer: exclusive, without waiting."""
-    return lwlock_conditional_acquire(_pool.descs.content_locks[buffer - 1],  # type: ignore
+    return lwlock_conditional_acquire(_pool.content_locks[buffer - 1],  # type: ignore
                                       LW_EXCLUSIVE)
 
 
-def unlock_release_buffer(buffer: int) -> None:
+def unlock_release_buffer(buffer: int, _release=lwlock_release) -> None:
     """UnlockReleaseBuffer."""
-    p = _pool
-    lwlock_release(p.descs.content_locks[buffer - 1])  # type: ignore[union-attr]
-    _unpin_buffer(p, buffer - 1)  # type: ignore[arg-type]
+    p: _Pool = _pool  # type: ignore[assignment]  # attached (pool())
+    buf_id = buffer - 1
+    _release(p.content_locks[buf_id])
+    refs = p.private_refcount
+    ref = refs[buf_id]
+    if ref == 1:
+        wu = p.state_words
+        i = buf_id * DESC_WORDS + W_STATE
+        p.hdr_acquire[buf_id]()  # may raise (a signal handler) before anything changed
+        wu[i] -= 1
+        p.hdr_release[buf_id]()
+        refs[buf_id] = 0
+    else:
+        _unpin_buffer(p, buf_id)
 
 
 def buffer_get_page(buffer: int) -> memoryview:

@@ -435,10 +435,22 @@ def _stranded(lock: LWLock) -> bool:
     return not s & lwlock.LW_LOCK_MASK and s & lwlock._WAKE_WANTED == lwlock._WAKE_WANTED
 
 
-def _run_stress(shm: Harness, seconds: float, nproc: int) -> None:
+def _stress_mixed_bindings(slot: int, h: Harness, locks: list[LWLock], seconds: float,
+                           idx: int) -> None:
+    """_stress, with every other process calling the spinlock semaphores through
+    _multiprocessing.SemLock, as buffer content locks do (shmem/buf_internals.py)."""
+    from shmem.buf_internals import semaphore_ops
+
+    if idx % 2:
+        for lock in locks:
+            lock.spin_acquire, lock.spin_release = semaphore_ops(lock.spin_acquire.__self__)
+    _stress(slot, h, locks, seconds, idx)
+
+
+def _run_stress(shm: Harness, seconds: float, nproc: int, worker=_stress) -> None:
     locks = [shm.lock(offset=16 * k, lock_id=3000 + k, tranche=LWTRANCHE_BUFFER_MAPPING)
              for k in range(3)]
-    pids = [shm.spawn(_stress, shm, locks, seconds, idx) for idx in range(nproc)]
+    pids = [shm.spawn(worker, shm, locks, seconds, idx) for idx in range(nproc)]
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         assert not any(_stranded(lock) for lock in locks), "a waiter was left behind"
@@ -457,6 +469,10 @@ def _run_stress(shm: Harness, seconds: float, nproc: int) -> None:
 
 def test_no_lost_wakeups_under_contention(shm: Harness) -> None:
     _run_stress(shm, seconds=3.0, nproc=4)
+
+
+def test_no_lost_wakeups_with_semlock_bound_spinlocks(shm: Harness) -> None:
+    _run_stress(shm, seconds=3.0, nproc=4, worker=_stress_mixed_bindings)
 
 
 @pytest.mark.soak
