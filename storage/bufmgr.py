@@ -231,7 +231,7 @@ def _unpin_buffer(p: _Pool, buf_id: int) -> None:
 
 
 def release_buffer(buffer: int) -> None:
-    """ReleaseBuffer."""
+    """ReleaseBuffer (the body of _unpin_buffer inlined: one call less on the hot path)."""
     p: _Pool = _pool  # type: ignore[assignment]  # attached (pool())
     buf_id = buffer - 1
     refs = p.private_refcount

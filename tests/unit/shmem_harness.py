@@ -10,8 +10,12 @@ the segment's name is registered for the suite's leak check.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import time
+import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from conf.guc import Settings
@@ -75,3 +79,40 @@ class Harness:
                 self.seg.destroy()
             remove_segment(self.name)
             fd.set_data_directory(None)
+
+
+def fork_worker(fn: Callable[..., None], *args: object, alarm: int = 60) -> int:
+    """Fork a worker running fn(*args); it exits 0, or 1 with its traceback, and is
+    killed by SIGALRM after ``alarm`` seconds."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            signal.alarm(alarm)
+            fn(*args)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait_workers(pids: list[int], timeout: float = 90) -> None:
+    """Reap the workers; kill any still running after ``timeout`` and fail."""
+    deadline = time.monotonic() + timeout
+    pending = set(pids)
+    failed = []
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pending.discard(pid)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    failed.append(pid)
+        time.sleep(0.005)
+    for pid in pending:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert not pending, "workers did not finish"
+    assert not failed, f"workers {failed} failed"

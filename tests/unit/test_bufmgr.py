@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import struct
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from shmem import lwlock
 from shmem.proc import BackendType
 from storage import bufmgr, bufpage, fd, md, smgr, sync
 from storage.relfilenode import DEFAULTTABLESPACE_OID, MAIN_FORKNUM, RelFileNode
-from tests.unit.shmem_harness import Harness
+from tests.unit.shmem_harness import Harness, fork_worker, wait_workers
 from utils import pgstat
 
 RNODE = RelFileNode(DEFAULTTABLESPACE_OID, 5, 16384)
@@ -68,35 +66,8 @@ def _increment(reln, blk: int, worker: int) -> None:
     bufmgr.unlock_release_buffer(buf)
 
 
-def _fork(fn, *args, alarm: int = 60) -> int:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 1
-        try:
-            signal.alarm(alarm)
-            fn(*args)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
 
 
-def _wait_all(pids: list[int], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(pids)
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                pending.discard(pid)
-                assert os.waitstatus_to_exitcode(status) == 0, f"worker {pid} failed"
-        time.sleep(0.01)
-    for pid in pending:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert not pending, "workers did not finish"
 
 
 def test_concurrent_read_modify_write_larger_than_pool(pool, tmp_path):
@@ -122,7 +93,7 @@ def test_concurrent_read_modify_write_larger_than_pool(pool, tmp_path):
 
         proc_kill(ProcArray(seg, settings.get("max_connections")))
 
-    _wait_all([_fork(worker, w) for w in range(nworkers)])
+    wait_workers([fork_worker(worker, w) for w in range(nworkers)])
     bufmgr.flush_relation_buffers(reln)
     expected = [[int(x) for x in (log_dir / f"w{w}").read_text().split()]
                 for w in range(nworkers)]
@@ -446,9 +417,9 @@ def _run_eviction_stress(pool, tmp_path, seconds: float, nworkers: int) -> None:
     _make_relation(nblocks, RNODE_B)
     log_dir = tmp_path / "ops"
     log_dir.mkdir()
-    pids = [_fork(_eviction_stress, seg, settings, seconds, w, log_dir, nblocks,
+    pids = [fork_worker(_eviction_stress, seg, settings, seconds, w, log_dir, nblocks,
                   alarm=int(seconds) + 60) for w in range(nworkers)]
-    _wait_all(pids, timeout=seconds + 90)
+    wait_workers(pids, timeout=seconds + 90)
     # The increments all arrived: nothing was lost or written to the wrong block.
     bufmgr.flush_relation_buffers(reln)
     expected = [[int(x) for x in (log_dir / f"w{w}").read_text().split()]

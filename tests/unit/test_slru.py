@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import struct
 import tempfile
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from shmem.proc import BackendType, ProcArray
 from shmem.segment import remove_segment
 from storage import bufmgr, fd, smgr, sync
 from tests.cluster import TEST_RUN_MARK
+from tests.unit.shmem_harness import fork_worker, wait_workers  # noqa: F401 (used by test_clog, test_transam)
 from utils.elog import PgError
 
 _REGISTRY = Path(tempfile.gettempdir()) / f"tusk-test-segments-{TEST_RUN_MARK}"
@@ -133,40 +132,6 @@ def transam_harness(tmp_path: Path, **values: object) -> Iterator[Harness]:
                 seg.destroy()
             remove_segment(name)
             fd.set_data_directory(None)
-
-
-def fork_worker(fn: Callable[..., None], *args: object) -> int:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 1
-        try:
-            signal.alarm(60)
-            fn(*args)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
-
-
-def wait_workers(pids: list[int], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(pids)
-    failed = []
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                pending.discard(pid)
-                if os.waitstatus_to_exitcode(status) != 0:
-                    failed.append(pid)
-        time.sleep(0.005)
-    for pid in pending:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert not pending, "workers did not finish"
-    assert not failed, f"workers {failed} failed"
 
 
 def end_worker(procs: ProcArray) -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from catalog.pg_control import ControlFile
 from procs.postinit import init_process, proc_kill
 from shmem.proc import BackendType
 from storage import fd
-from tests.unit.shmem_harness import FakeSettings, Harness
+from tests.unit.shmem_harness import FakeSettings, Harness, fork_worker, wait_workers
 from utils import pgstat
 
 PG_WALDUMP = "/usr/lib/postgresql/15/bin/pg_waldump"
@@ -74,25 +72,8 @@ def _read_all(datadir: Path, start: int):
     return recs, reader.error
 
 
-def _fork(fn, *args) -> int:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 1
-        try:
-            signal.alarm(60)
-            fn(*args)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
 
 
-def _wait_all(pids: list[int]) -> None:
-    for pid in pids:
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, f"worker {pid} failed"
 
 
 def test_records_cross_pages_and_segments(wal):
@@ -127,7 +108,7 @@ def test_concurrent_inserters(wal):
         xlog.close_log_file()
         proc_kill(procs)
 
-    _wait_all([_fork(worker, w) for w in range(nworkers)])
+    wait_workers([fork_worker(worker, w) for w in range(nworkers)])
     recs, _ = _read_all(datadir, wal.made["start"])
     assert len(recs) == 1 + nworkers * per_worker
     seen: dict[int, list[int]] = {}
@@ -158,10 +139,10 @@ def test_group_commit_shares_syncs(wal):
         xlog.close_log_file()
         proc_kill(procs)
 
-    pids = [_fork(worker, w) for w in range(nworkers)]
+    pids = [fork_worker(worker, w) for w in range(nworkers)]
     time.sleep(0.5)
     os.write(start_w, b"x" * nworkers)
-    _wait_all(pids)
+    wait_workers(pids)
     os.close(start_r)
     os.close(start_w)
     syncs = sum(int(p.read_text()) for p in stats_dir.iterdir())
