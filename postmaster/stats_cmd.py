@@ -136,10 +136,26 @@ def run_stats(args, datadir: str) -> int:
     if bgwriter is not None:
         print_bgwriter_stats(bgwriter)
         print()
+    print_wal_stats(io)
+    print()
     print(f"{'LWLock tranche':<28}{'acquisitions':>14}{'waits':>10}")
     for name, (acq, waits) in sorted(locks.items(), key=lambda kv: -kv[1][0]):
         print(f"{name:<28}{acq:>14}{waits:>10}")
     return 0
+
+
+WAL_COLUMNS = ("wal_records", "wal_fpi", "wal_bytes", "wal_buffers_full", "wal_write",
+               "wal_sync", "wal_write_time", "wal_sync_time")
+
+
+def print_wal_stats(io: dict[str, dict[str, int]]) -> None:
+    """pg_stat_wal's columns: the WAL counters of every process summed (times in ms,
+    collected only with track_wal_io_timing on, as in PostgreSQL)."""
+    print("pg_stat_wal")
+    for col in WAL_COLUMNS:
+        total = sum(counts.get(col, 0) for counts in io.values())
+        value = f"{total / 1000:.3f}" if col.endswith("_time") else str(total)
+        print(f"  {col:<18}| {value}")
 
 
 def print_bgwriter_stats(stats: dict) -> None:

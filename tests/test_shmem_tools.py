@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 def test_status_lists_regions_sized_from_settings(make_server):
@@ -36,3 +37,19 @@ def test_buffers_and_stats(make_server):
     server.stop()
     out = server.ctl("buffers", "-D", str(server.datadir))
     assert out.returncode == 1 and "no server running" in out.stderr
+
+
+def test_stats_shows_pg_stat_wal(server):
+    import psycopg
+
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        for _ in range(3):
+            conn.execute("SELECT txid_current()")
+    import time
+
+    time.sleep(0.2)  # the backend publishes its counters when it exits
+    text = server.ctl("stats", "-D", str(server.datadir)).stdout
+    assert "pg_stat_wal" in text
+    records = int(re.search(r"wal_records\s+\| (\d+)", text).group(1))
+    syncs = int(re.search(r"wal_sync\s+\| (\d+)", text).group(1))
+    assert records >= 3 and syncs >= 1
