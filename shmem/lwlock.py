@@ -960,30 +960,30 @@ def get_named_lwlock(name: str) -> LWLock:
     return _main()[i]
 
 
+def _array_lock(offset: int, count: int, i: int) -> LWLock:
+    """The i-th of ``count`` locks of one tranche in the main array."""
+    if not 0 <= i < count:
+        raise IndexError(i)
+    return _main()[offset + i]
+
+
 def buffer_mapping_lock(partition: int) -> LWLock:
     """BufMappingPartitionLockByIndex."""
-    if not 0 <= partition < NUM_BUFFER_PARTITIONS:
-        raise IndexError(partition)
-    return _main()[BUFFER_MAPPING_LWLOCK_OFFSET + partition]
+    return _array_lock(BUFFER_MAPPING_LWLOCK_OFFSET, NUM_BUFFER_PARTITIONS, partition)
 
 
 def lock_manager_lock(partition: int) -> LWLock:
     """LockHashPartitionLockByIndex."""
-    if not 0 <= partition < NUM_LOCK_PARTITIONS:
-        raise IndexError(partition)
-    return _main()[LOCK_MANAGER_LWLOCK_OFFSET + partition]
+    return _array_lock(LOCK_MANAGER_LWLOCK_OFFSET, NUM_LOCK_PARTITIONS, partition)
 
 
 def predicate_lock_manager_lock(partition: int) -> LWLock:
-    if not 0 <= partition < NUM_PREDICATELOCK_PARTITIONS:
-        raise IndexError(partition)
-    return _main()[PREDICATELOCK_MANAGER_LWLOCK_OFFSET + partition]
+    return _array_lock(PREDICATELOCK_MANAGER_LWLOCK_OFFSET, NUM_PREDICATELOCK_PARTITIONS,
+                       partition)
 
 
 def wal_insert_lock(i: int) -> LWLock:
-    if not 0 <= i < NUM_XLOGINSERT_LOCKS:
-        raise IndexError(i)
-    return _main()[WAL_INSERT_LWLOCK_OFFSET + i]
+    return _array_lock(WAL_INSERT_LWLOCK_OFFSET, NUM_XLOGINSERT_LOCKS, i)
 
 
 def main_lwlocks() -> list[LWLock]:

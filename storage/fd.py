@@ -375,7 +375,8 @@ class File:
         _lru.move_to_end(self)
         return fd
 
-    # -- data transfer (hot path: keep these lean) --
+    # -- data transfer (hot path: keep these lean; the reopen/LRU/fault preamble is
+    # repeated inline on purpose, a shared helper would cost a call per block) --
 
     def read(self, nbytes: int, offset: int) -> bytes:
         """FileRead: pread; may return fewer bytes at end of file."""

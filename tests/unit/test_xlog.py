@@ -65,10 +65,13 @@ def _read_all(datadir: Path, start: int):
 
     reader = XLogReader(str(datadir), xlog.geometry(), system_identifier=SYSID)
     recs = []
-    rec = reader.read_record(start)
-    while rec is not None:
-        recs.append(rec)
-        rec = reader.read_record()
+    try:
+        rec = reader.read_record(start)
+        while rec is not None:
+            recs.append(rec)
+            rec = reader.read_record()
+    finally:
+        reader.close()
     return recs, reader.error
 
 
