@@ -1,0 +1,2 @@
+"""The executor: plans compiled into closures over flat rows — mirrors
+src/backend/executor/."""

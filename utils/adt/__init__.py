@@ -1,0 +1,1 @@
+"""Data types, operators and functions — mirrors src/backend/utils/adt/."""
