@@ -39,7 +39,7 @@ _I16 = struct.Struct("!h")
 _I32 = struct.Struct("!i")
 _U32 = struct.Struct("!I")
 _I32PAIR = struct.Struct("!iI")
-_FIELD = struct.Struct("!ihihih")  # table oid, attnum, type oid, typlen, typmod, format
+_FIELD = struct.Struct("!IhIhih")  # table oid, attnum, type oid, typlen, typmod, format
 _NULL_VALUE = _I32.pack(-1)
 
 
@@ -94,15 +94,22 @@ def command_complete(tag: str) -> bytes:
     return msg
 
 
-def row_description(fields: Sequence[tuple[str, int]], formats: Sequence[int] = ()) -> bytes:
-    """fields: (column name, type oid); formats: per-column format codes (as Bind gave
-    them: none = all text, one = for all columns, else one per column)."""
+def row_description(fields: Sequence[tuple], formats: Sequence[int] = ()) -> bytes:
+    """fields: (column name, type oid[, typmod[, table oid, column number]]); formats:
+    per-column format codes (as Bind gave them: none = all text, one = for all
+    columns, else one per column)."""
+    from catalog.pg_type import TYPES
+
     parts = [_I16.pack(len(fields))]
     nfmt = len(formats)
-    for i, (name, typoid) in enumerate(fields):
+    for i, field in enumerate(fields):
+        name, typoid = field[0], field[1]
+        typmod = field[2] if len(field) > 2 else -1
+        table, attnum = (field[3], field[4]) if len(field) > 4 else (0, 0)
         fmt = 0 if nfmt == 0 else formats[0] if nfmt == 1 else formats[i]
+        typlen = TYPES[typoid].typlen if typoid in TYPES else TYPLEN.get(typoid, -1)
         parts.append(_cstr(name))
-        parts.append(_FIELD.pack(0, 0, typoid, TYPLEN.get(typoid, -1), -1, fmt))
+        parts.append(_FIELD.pack(table, attnum, typoid, typlen, typmod, fmt))
     return message(b"T", b"".join(parts))
 
 

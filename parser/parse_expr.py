@@ -10,6 +10,7 @@ and cursor position.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,7 @@ from utils.adt import operators as ops
 from utils.elog import PgError
 
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+_NEG_INT = re.compile(rb"-\s*(\d+)")
 
 # Type names as the grammar produces them (after mapping INTEGER to pg_catalog.int4 ...).
 TYPE_BY_NAME = {
@@ -265,7 +267,11 @@ def _const(ps: ParseState, body: dict[str, Any]) -> Expr:
     if body.get("isnull"):
         return Const(t.UNKNOWNOID, None, location=loc)
     if "ival" in body:
-        v = body["ival"].get("ival", 0)
+        v = body["ival"].get("ival")
+        if v is None:
+            # libpg_query's JSON drops negative integers ("ival": {}): read the source.
+            m = _NEG_INT.match(ps.src, loc if loc >= 0 else 0)
+            v = -int(m.group(1)) if m else 0
         return Const(t.INT4OID, v, location=loc)
     if "fval" in body:
         text = body["fval"]["fval"]
@@ -615,7 +621,7 @@ def _func_call(ps: ParseState, body: dict[str, Any]) -> Expr:
             return inner(sess.tcop_session, *values)
     node = FuncExpr(fn.result_type, name=fname, impl=impl, args=coerced, strict=fn.strict,
                     volatile=fn.volatile or fn.needs_session, location=loc)
-    return _fold(node) if not node.volatile else node
+    return _fold(node) if fn.immutable else node
 
 
 def _aggregate(ps: ParseState, body: dict[str, Any], fname: str, loc: int) -> Expr:

@@ -36,6 +36,7 @@ from shmem import segment as shseg
 from tcop import utility
 from tcop.utility import Session, Statement, TransactionBlock
 from utils import elog
+from utils import session as sess
 from utils.elog import FatalError, PgError
 
 # SocketBackend's classification: the largest length accepted per message type;
@@ -79,7 +80,8 @@ class Prepared:
         # Per-statement decoders and encoders, built once (the Bind hot path).
         self.text_inputs = [_text_input(t) for t in self.param_types]
         cols = stmt.columns if stmt else None
-        self.row_description = (pqf.row_description([(c.name, c.type_oid) for c in cols])
+        self.row_description = (pqf.row_description([(c.name, c.type_oid, c.typmod)
+                                                     for c in cols])
                                 if cols is not None else None)
         self.text_outputs = ([utility.text_output(c.type_oid) for c in cols]
                              if cols is not None else None)
@@ -136,7 +138,10 @@ class PostgresMain:
         self.portals: dict[str, Portal] = {}
         self.session = Session(settings, self.xact, user, database, os.getpid(),
                                prepared=self.prepared, sleep=self.sleep,
-                               on_discard_all=self.portals.clear)
+                               on_discard_all=self.portals.clear,
+                               check_interrupts=self.check_for_interrupts)
+        sess.settings, sess.user, sess.database = settings, user, database
+        sess.backend_pid, sess.tcop_session = os.getpid(), self.session
         self.plan_cache: dict[Any, list[Statement]] = {}
         # Interrupt flags (miscadmin.h), set by signal handlers.
         self.interrupt_pending = False
@@ -657,8 +662,9 @@ class PostgresMain:
                 else:
                     assert ps.stmt is not None and ps.stmt.columns is not None
                     self._portal_outputs(portal)
-                    send(pqf.row_description([(c.name, c.type_oid) for c in ps.stmt.columns],
-                                             portal.formats))
+                    send(pqf.row_description(
+                        [(c.name, c.type_oid, c.typmod) for c in ps.stmt.columns],
+                        portal.formats))
         else:
             raise PgError("08P01", f"invalid DESCRIBE message subtype {kind}")
         return False

@@ -20,23 +20,22 @@ constants, parameters, casts and the functions below.
 from __future__ import annotations
 
 import json
-import platform
 import re
-import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pglast import keywords, parser
 
 from access import xact
+from catalog import pg_type
 from conf import guc_tables
 from conf.guc import GucError
 from conf.guc_tables import GucContext, GucSource
 from libpq import pqformat as pqf
-from utils import elog
+from utils import elog, session
+from utils.adt import datatypes
 from utils.elog import PgError
 
 PG_VERSION = "15.18"
@@ -79,238 +78,18 @@ def parse(query: str) -> list[dict[str, Any]]:
 
 
 # =============================================================================================
-# Data types: the few tusk can produce, with PostgreSQL's I/O formats (utils/adt)
+# Data types: the I/O functions live in utils/adt/datatypes.py
 # =============================================================================================
 
-TYPE_NAMES = {pqf.BOOLOID: "boolean", pqf.INT2OID: "smallint", pqf.INT4OID: "integer",
-              pqf.INT8OID: "bigint", pqf.TEXTOID: "text", pqf.NUMERICOID: "numeric",
-              pqf.FLOAT4OID: "real", pqf.FLOAT8OID: "double precision",
-              pqf.VARCHAROID: "character varying", 19: "name", pqf.OIDOID: "oid",
-              pqf.UNKNOWNOID: "unknown", pqf.VOIDOID: "void", 3220: "pg_lsn", 5069: "xid8"}
-NAMEOID = 19
-# Type names as a cast or a declared parameter may spell them (after the grammar's
-# mapping of INTEGER to pg_catalog.int4 and so on).
-TYPE_BY_NAME = {"bool": pqf.BOOLOID, "boolean": pqf.BOOLOID, "int2": pqf.INT2OID,
-                "smallint": pqf.INT2OID, "int4": pqf.INT4OID, "integer": pqf.INT4OID,
-                "int": pqf.INT4OID, "int8": pqf.INT8OID, "bigint": pqf.INT8OID,
-                "text": pqf.TEXTOID, "varchar": pqf.VARCHAROID, "numeric": pqf.NUMERICOID,
-                "decimal": pqf.NUMERICOID, "float4": pqf.FLOAT4OID, "real": pqf.FLOAT4OID,
-                "float8": pqf.FLOAT8OID, "name": NAMEOID, "oid": pqf.OIDOID,
-                "unknown": pqf.UNKNOWNOID, "xid8": 5069, "pg_lsn": 3220}
-_TEXT_TYPES = frozenset({pqf.TEXTOID, pqf.VARCHAROID, NAMEOID, pqf.UNKNOWNOID})
-_INT_RANGE = {pqf.INT2OID: (-(2**15), 2**15 - 1), pqf.INT4OID: (-(2**31), 2**31 - 1),
-              pqf.INT8OID: (-(2**63), 2**63 - 1), pqf.OIDOID: (0, 2**32 - 1),
-              5069: (0, 2**64 - 1)}
-# Implicit casts between the numeric types (pg_cast castcontext 'i'), as ranks.
-_NUMERIC_RANK = {pqf.INT2OID: 0, pqf.INT4OID: 1, pqf.INT8OID: 2, pqf.NUMERICOID: 3,
-                 pqf.FLOAT4OID: 4, pqf.FLOAT8OID: 5}
-
-
-def type_name(oid: int) -> str:
-    return TYPE_NAMES.get(oid, str(oid))
-
-
-def _invalid_input(oid: int, text: str) -> PgError:
-    return PgError("22P02", f'invalid input syntax for type {type_name(oid)}: "{text}"')
-
-
-_BOOL_IN = {"t": True, "tr": True, "tru": True, "true": True, "y": True, "ye": True,
-            "yes": True, "on": True, "1": True, "f": False, "fa": False, "fal": False,
-            "fals": False, "false": False, "n": False, "no": False, "of": False, "off": False,
-            "0": False}
-_INT_TEXT = re.compile(r"\s*[-+]?\d+\s*")
-
-
-def input_value(oid: int, text: str) -> Any:
-    """The type's input function (int4in, boolin, ...): text to a Python value."""
-    if oid in _TEXT_TYPES:
-        return text
-    if oid in _INT_RANGE:
-        if not _INT_TEXT.fullmatch(text):
-            raise _invalid_input(oid, text)
-        v = int(text)
-        lo, hi = _INT_RANGE[oid]
-        if not lo <= v <= hi:
-            raise PgError("22003", f'value "{text}" is out of range for type {type_name(oid)}')
-        return v
-    if oid == pqf.BOOLOID:
-        v = _BOOL_IN.get(text.strip().lower())
-        if v is None:
-            raise _invalid_input(oid, text)
-        return v
-    if oid in (pqf.FLOAT8OID, pqf.FLOAT4OID):
-        try:
-            return float(text)
-        except ValueError:
-            raise _invalid_input(oid, text) from None
-    if oid == pqf.NUMERICOID:
-        try:
-            d = Decimal(text.strip())
-        except InvalidOperation:
-            raise _invalid_input(oid, text) from None
-        if d.is_infinite() and not text.strip().lower().lstrip("+-").startswith("inf"):
-            raise _invalid_input(oid, text)
-        return d
-    raise PgError("0A000", f"type {type_name(oid)} is not supported yet")
-
-
-def _float_out(v: float) -> str:
-    """float8out with extra_float_digits > 0: the shortest exact representation."""
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "Infinity" if v > 0 else "-Infinity"
-    s = repr(v)
-    if s.endswith(".0"):
-        s = s[:-2]
-    return s
-
-
-def text_output(oid: int) -> Callable[[Any], bytes]:
-    """The type's output function as text bytes (printtup's text format)."""
-    if oid in _TEXT_TYPES:
-        return str.encode
-    if oid == pqf.BOOLOID:
-        return lambda v: b"t" if v else b"f"
-    if oid in _INT_RANGE:
-        return lambda v: b"%d" % v
-    if oid in (pqf.FLOAT8OID, pqf.FLOAT4OID):
-        return lambda v: _float_out(v).encode()
-    if oid == pqf.NUMERICOID:
-        return lambda v: (format(v, "f") if v.is_finite()
-                          else "NaN" if v.is_nan() else
-                          "Infinity" if v > 0 else "-Infinity").encode()
-    if oid == pqf.VOIDOID:
-        return lambda v: b""
-    return lambda v: str(v).encode()
-
-
-_BIN = {pqf.INT2OID: struct.Struct("!h"), pqf.INT4OID: struct.Struct("!i"),
-        pqf.INT8OID: struct.Struct("!q"), pqf.OIDOID: struct.Struct("!I"),
-        5069: struct.Struct("!Q"),
-        pqf.FLOAT4OID: struct.Struct("!f"), pqf.FLOAT8OID: struct.Struct("!d")}
-_NUMERIC_HDR = struct.Struct("!hhHh")
-NUMERIC_POS, NUMERIC_NEG, NUMERIC_NAN = 0x0000, 0x4000, 0xC000
-NUMERIC_PINF, NUMERIC_NINF = 0xD000, 0xF000
-
-
-def numeric_send(d: Decimal) -> bytes:
-    """numeric_send: base-10000 digits, weight, sign, display scale."""
-    if d.is_nan():
-        return _NUMERIC_HDR.pack(0, 0, NUMERIC_NAN, 0)
-    if d.is_infinite():
-        return _NUMERIC_HDR.pack(0, 0, NUMERIC_PINF if d > 0 else NUMERIC_NINF, 0)
-    sign, digits, exp = d.as_tuple()
-    assert isinstance(exp, int)
-    dscale = max(-exp, 0)
-    all_digits = ("".join(map(str, digits)) + "0" * max(exp, 0)).zfill(dscale + 1)
-    point = len(all_digits) - dscale
-    before, after = all_digits[:point], all_digits[point:]
-    # Pad to base-10000 groups around the decimal point.
-    before = before.zfill((len(before) + 3) // 4 * 4)
-    after = after.ljust((len(after) + 3) // 4 * 4, "0")
-    groups = [int(before[i:i + 4]) for i in range(0, len(before), 4)]
-    weight = len(groups) - 1
-    groups += [int(after[i:i + 4]) for i in range(0, len(after), 4)]
-    while groups and groups[0] == 0:
-        groups.pop(0)
-        weight -= 1
-    while groups and groups[-1] == 0:
-        groups.pop()
-    if not groups:
-        weight = 0
-    return (_NUMERIC_HDR.pack(len(groups), weight, NUMERIC_NEG if sign else NUMERIC_POS, dscale)
-            + struct.pack(f"!{len(groups)}h", *groups))
-
-
-def numeric_recv(data: bytes) -> Decimal:
-    ndigits, weight, sign, dscale = _NUMERIC_HDR.unpack_from(data)
-    if sign == NUMERIC_NAN:
-        return Decimal("NaN")
-    if sign in (NUMERIC_PINF, NUMERIC_NINF):
-        return Decimal("Infinity" if sign == NUMERIC_PINF else "-Infinity")
-    groups = struct.unpack_from(f"!{ndigits}h", data, _NUMERIC_HDR.size)
-    value = Decimal(0)
-    for i, g in enumerate(groups):
-        value += Decimal(g).scaleb(4 * (weight - i))
-    value = value.quantize(Decimal(1).scaleb(-dscale)) if ndigits else Decimal(0).scaleb(-dscale)
-    return -value if sign == NUMERIC_NEG else value
-
-
-def binary_output(oid: int) -> Callable[[Any], bytes]:
-    """The type's send function (binary format)."""
-    if oid in _TEXT_TYPES:
-        return str.encode
-    if oid == pqf.BOOLOID:
-        return lambda v: b"\x01" if v else b"\x00"
-    if oid in _BIN:
-        return _BIN[oid].pack
-    if oid == pqf.NUMERICOID:
-        return numeric_send
-    if oid == pqf.VOIDOID:
-        return lambda v: b""
-    raise PgError("42883", f"no binary output function available for type {type_name(oid)}")
-
-
-def binary_input(oid: int, argno: int) -> Callable[[bytes], Any]:
-    """The type's receive function for Bind parameter ``argno`` (1-based)."""
-    def wrong_format() -> PgError:
-        return PgError("22P03", f"incorrect binary data format in bind parameter {argno}")
-
-    if oid in _TEXT_TYPES:
-        return lambda b: pqf.decode_text(b)
-    if oid == pqf.BOOLOID:
-        def bool_recv(b: bytes) -> bool:
-            if len(b) != 1:
-                raise wrong_format()
-            return b != b"\x00"
-        return bool_recv
-    if oid in _BIN:
-        st = _BIN[oid]
-
-        def fixed_recv(b: bytes) -> Any:
-            if len(b) != st.size:
-                raise wrong_format()
-            return st.unpack(b)[0]
-        return fixed_recv
-    if oid == pqf.NUMERICOID:
-        def num_recv(b: bytes) -> Decimal:
-            try:
-                return numeric_recv(b)
-            except struct.error:
-                raise wrong_format() from None
-        return num_recv
-    raise PgError("42883", f"no binary input function available for type {type_name(oid)}")
-
-
-def coerce(value: Any, source: int, target: int) -> Any:
-    """An explicit or implicit cast between the supported types (via text where
-    PostgreSQL's cast would give the same result)."""
-    if value is None or source == target:
-        return value
-    if target in _TEXT_TYPES:
-        return text_output(source)(value).decode()
-    if source == pqf.BOOLOID and target == pqf.INT4OID:
-        return int(value)
-    if source in _INT_RANGE and target == pqf.BOOLOID:
-        return value != 0
-    if source in _NUMERIC_RANK and target in _INT_RANGE:
-        v = int(Decimal(value).to_integral_value(rounding="ROUND_HALF_EVEN")
-                if isinstance(value, float) else
-                Decimal(value).to_integral_value(rounding="ROUND_HALF_UP"))
-        lo, hi = _INT_RANGE[target]
-        if not lo <= v <= hi:
-            raise PgError("22003", f"{type_name(target)} out of range")
-        return v
-    if source in _NUMERIC_RANK and target in (pqf.FLOAT8OID, pqf.FLOAT4OID):
-        return float(value)
-    if source in _NUMERIC_RANK and target == pqf.NUMERICOID:
-        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if source in _TEXT_TYPES:
-        return input_value(target, value)
-    raise PgError("42846",
-                  f"cannot cast type {type_name(source)} to {type_name(target)}")
-
+NAMEOID = pg_type.NAMEOID
+type_name = datatypes.type_name
+input_value = datatypes.input_value
+text_output = datatypes.text_output
+binary_output = datatypes.binary_output
+binary_input = datatypes.binary_input
+coerce = datatypes.coerce
+numeric_send = datatypes.numeric_send
+numeric_recv = datatypes.numeric_recv
 
 # =============================================================================================
 # Transaction block state (access/transam/xact.c's TBlockState, without data)
@@ -359,8 +138,10 @@ class TransactionBlock:
 
     def start_command(self) -> None:
         """StartTransactionCommand."""
+        session.start_statement()
         if self.state == TBLOCK_DEFAULT:
             self.state = TBLOCK_STARTED
+            session.start_transaction()
 
     def use_settings(self) -> None:
         """Before a statement that may change settings: open their transaction."""
@@ -481,6 +262,7 @@ class TransactionBlock:
 class Column:
     name: str
     type_oid: int
+    typmod: int = -1
 
 
 @dataclass
@@ -495,6 +277,7 @@ class Session:
     prepared: dict[str, Any] = field(default_factory=dict)  # named prepared statements
     sleep: Callable[[float], None] = time.sleep  # pg_sleep's wait, interruptible
     on_discard_all: Callable[[], None] = lambda: None
+    check_interrupts: Callable[[], None] = lambda: None  # CHECK_FOR_INTERRUPTS
 
 
 # run(session, params) -> (rows, completion tag)
@@ -576,8 +359,8 @@ def _compile(kind: str, body: dict[str, Any], tag: str, text: str, src: bytes,
         return _compile_show(body, text)
     if kind == "TransactionStmt":
         return _compile_transaction(body, text, tag, src)
-    if kind == "SelectStmt":
-        return _compile_select(body, text, src, param_types)
+    if kind in ("SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"):
+        return _compile_plannable(kind, body, text, src, param_types)
     if kind == "DeallocateStmt":
         return _compile_deallocate(body, text, tag)
     if kind == "DiscardStmt":
@@ -845,353 +628,28 @@ def _compile_discard(body: dict[str, Any], text: str, tag: str) -> Statement:
 
 
 # =============================================================================================
-# SELECT <target list>: constants, parameters, casts and a few functions
+# SELECT, INSERT, UPDATE, DELETE: analysed and planned by parser/, optimizer/, executor/
 # =============================================================================================
 
-Evaluator = Callable[[Session, Sequence[Any]], Any]
 
-
-@dataclass
-class Expr:
-    type_oid: int
-    eval: Evaluator
-    is_const: bool = False
-    value: Any = None  # for constants
-    param: int | None = None  # 0-based parameter number for a bare $n
-
-
-class _Ctx:
-    """Compilation state of one SELECT: source text and parameter types."""
-
-    def __init__(self, src: bytes, param_types: list[int] | None) -> None:
-        self.src = src
-        self.param_types = param_types
-
-    def position(self, location: int | None) -> int | None:
-        if location is None or location < 0:
-            return None
-        return len(self.src[:location].decode(errors="ignore")) + 1
-
-
-def _compile_select(body: dict[str, Any], text: str, src: bytes,
-                    param_types: list[int] | None) -> Statement:
-    allowed = {"targetList", "limitOption", "op"}
-    if set(body) - allowed or body.get("op") != "SETOP_NONE" or "targetList" not in body:
-        raise PgError("0A000", '"SELECT" is not supported yet')
-    ctx = _Ctx(src, None if param_types is None else list(param_types))
-    names: list[str] = []
-    exprs: list[Expr] = []
-    for target in body["targetList"]:
-        rt = target["ResTarget"]
-        expr = compile_expr(rt["val"], ctx)
-        if expr.type_oid == pqf.UNKNOWNOID:
-            expr = _coerce_expr(expr, pqf.TEXTOID)  # unknown literals come out as text
-        exprs.append(expr)
-        names.append(rt.get("name") or figure_colname(rt["val"]))
-    final_params: list[int] = []
-    if ctx.param_types is not None:
-        for i, t in enumerate(ctx.param_types):
-            if t == 0:
-                raise PgError("42P18", f"could not determine data type of parameter ${i + 1}")
-        final_params = ctx.param_types
-    cols = [Column(n, e.type_oid) for n, e in zip(names, exprs, strict=True)]
-    evals = [e.eval for e in exprs]
-    changes = "set_config" in text.lower()
-    if all(e.is_const for e in exprs):
-        row = tuple(e.value for e in exprs)
-
-        def run_const(_s: Session, _p: Sequence[Any]) -> tuple[list, str]:
-            return [row], "SELECT 1"
-        run: Runner = run_const
-    else:
-        def run_exprs(s: Session, p: Sequence[Any]) -> tuple[list, str]:
-            return [tuple([ev(s, p) for ev in evals])], "SELECT 1"
-        run = run_exprs
-    return Statement(text, "SELECT", run, cols, final_params, changes_settings=changes)
-
-
-def figure_colname(node: dict[str, Any]) -> str:
-    """FigureColname for the expressions tusk supports."""
-    (kind, body), = node.items()
-    if kind == "FuncCall":
-        return body["funcname"][-1]["String"]["sval"]
-    if kind == "TypeCast":
-        inner = figure_colname(body["arg"])
-        if inner != "?column?":
-            return inner
-        return body["typeName"]["names"][-1]["String"]["sval"]
-    if kind == "SQLValueFunction":
-        return _SVF[body["op"]]
-    return "?column?"
-
-
-_SVF = {"SVFOP_CURRENT_USER": "current_user", "SVFOP_SESSION_USER": "session_user",
-        "SVFOP_USER": "user", "SVFOP_CURRENT_ROLE": "current_role"}
-
-
-def _const(oid: int, value: Any) -> Expr:
-    return Expr(oid, lambda _s, _p: value, True, value)
-
-
-def compile_expr(node: dict[str, Any], ctx: _Ctx) -> Expr:
-    (kind, body), = node.items()
-    if kind == "A_Const":
-        return _compile_const(body, ctx)
-    if kind == "TypeCast":
-        return _compile_cast(body, ctx)
-    if kind == "ParamRef":
-        return _compile_param(body, ctx)
-    if kind == "FuncCall":
-        return _compile_func(body, ctx)
-    if kind == "SQLValueFunction" and body["op"] in _SVF:
-        return Expr(NAMEOID, lambda s, _p: s.user)
-    location = body.get("location") if isinstance(body, dict) else None
-    raise PgError("0A000", "this expression is not supported yet",
-                  position=ctx.position(location))
-
-
-def _compile_const(const: dict[str, Any], ctx: _Ctx) -> Expr:
-    if const.get("isnull"):
-        return _const(pqf.UNKNOWNOID, None)
-    if "ival" in const:
-        return _const(pqf.INT4OID, _int_const(const, ctx.src))
-    if "fval" in const:
-        text = const["fval"]["fval"]
-        if re.fullmatch(r"-?\d+", text):
-            v = int(text)
-            if -(2**63) <= v < 2**63:
-                return _const(pqf.INT8OID, v)
-        return _const(pqf.NUMERICOID, Decimal(text))
-    if "sval" in const:
-        return _const(pqf.UNKNOWNOID, const["sval"].get("sval", ""))
-    if "boolval" in const:
-        return _const(pqf.BOOLOID, bool(const["boolval"].get("boolval")))
-    raise PgError("0A000", "this constant is not supported yet",
-                  position=ctx.position(const.get("location")))
-
-
-def _type_from_name(type_name_node: dict[str, Any], ctx: _Ctx) -> int:
-    names = [n["String"]["sval"] for n in type_name_node["names"]]
-    if type_name_node.get("arrayBounds"):
-        names = ["array"]
-    oid = TYPE_BY_NAME.get(names[-1]) if len(names) == 1 or names[0] == "pg_catalog" else None
-    if oid is None:
-        raise PgError("0A000", f'type "{".".join(names)}" is not supported yet',
-                      position=ctx.position(type_name_node.get("location")))
-    return oid
-
-
-def _compile_cast(body: dict[str, Any], ctx: _Ctx) -> Expr:
-    target = _type_from_name(body["typeName"], ctx)
-    inner = compile_expr(body["arg"], ctx)
-    if inner.param is not None and ctx.param_types is not None \
-            and ctx.param_types[inner.param] == 0:
-        ctx.param_types[inner.param] = target  # $1::int declares the parameter
-        inner = Expr(target, inner.eval, param=inner.param)
-    return _coerce_expr(inner, target)
-
-
-def _coerce_expr(expr: Expr, target: int) -> Expr:
-    source = expr.type_oid
-    if source == target:
-        return expr
-    if expr.is_const:
-        # Folded at plan time, like PostgreSQL's eval_const_expressions; a bad literal
-        # fails when the statement runs.
-        try:
-            return _const(target, coerce(expr.value, source, target))
-        except PgError as err:
-            return Expr(target, _raiser(err))
-    ev = expr.eval
-    return Expr(target, lambda s, p: coerce(ev(s, p), source, target))
-
-
-def _raiser(err: PgError) -> Evaluator:
-    def fail(_s: Session, _p: Sequence[Any]) -> Any:
-        raise err
-    return fail
-
-
-def _compile_param(body: dict[str, Any], ctx: _Ctx) -> Expr:
-    n = body["number"]
-    if ctx.param_types is None or n < 1:
-        raise PgError("42P02", f"there is no parameter ${n}",
-                      position=ctx.position(body.get("location")))
-    while len(ctx.param_types) < n:
-        ctx.param_types.append(0)
-    i = n - 1
-    return Expr(ctx.param_types[i] or pqf.UNKNOWNOID, lambda _s, p: p[i], param=i)
-
-
-# -- functions ---------------------------------------------------------------------------------
-
-def _version(_s: Session) -> str:
-    machine = platform.machine() or "unknown"
-    system = platform.system().lower()
-    triple = f"{machine}-pc-linux-gnu" if system == "linux" else f"{machine}-{system}"
-    bits = platform.architecture()[0].replace("bit", "-bit")
-    return (f"PostgreSQL {PG_VERSION} (tusk {TUSK_VERSION}) on {triple}, "
-            f"compiled by Python {platform.python_version()}, {bits}")
-
-
-def _current_setting(s: Session, name: str | None, missing_ok: bool = False) -> str | None:
-    if name is None:
-        return None
-    try:
-        return s.settings.show(name)
-    except GucError as err:
-        if missing_ok and err.sqlstate == "42704":
-            return None
-        raise _guc_error(err) from None
-
-
-def _set_config(s: Session, name: str | None, value: str | None,
-                is_local: bool | None) -> str | None:
-    if name is None:
-        raise PgError("22023", "SET requires parameter name")
-    set_guc(s, name, value, bool(is_local))
-    return _current_setting(s, name)
-
-
-def _pg_sleep(s: Session, seconds: float | None) -> None:
-    if seconds is not None and seconds > 0:
-        s.sleep(seconds)
-    return None
-
-
-@dataclass(frozen=True)
-class Function:
-    arg_types: tuple[int, ...]
-    result_type: int
-    impl: Callable[..., Any]
-    strict: bool = True  # NULL in, NULL out
-
-
-PG_LSNOID = 3220
-
-
-def _wal_lsn(position: Callable[[], int]) -> Callable[[Session], str]:
-    """pg_current_wal_lsn() and friends: an error during recovery, as PostgreSQL."""
-    def fn(_s: Session) -> str:
-        from access import xlog
-        from access.xlog_internal import format_lsn
-
-        if xlog.recovery_in_progress():
-            raise PgError("55000", "recovery is in progress",
-                          hint="WAL control functions cannot be executed during recovery.")
-        return format_lsn(position())
-    return fn
-
-
-def _pg_switch_wal(s: Session) -> str:
-    from access import xlog
-    from access.xlog_internal import format_lsn
-
-    if not s.settings.is_superuser:
-        raise PgError("42501", "permission denied for function pg_switch_wal")
-    if xlog.recovery_in_progress():
-        raise PgError("55000", "recovery is in progress",
-                      hint="WAL control functions cannot be executed during recovery.")
-    return format_lsn(xlog.request_xlog_switch())
-
-
-def _lazy(name: str) -> Callable[[], int]:
-    def get() -> int:
-        from access import xlog
-
-        return getattr(xlog, name)()
-    return get
-
-
-XID8OID = 5069
-
-
-def _txid_status(_s: Session, full_xid: int) -> str | None:
-    return xact.transaction_status(full_xid)
-
-
-def _txid_current_if_assigned(_s: Session) -> int | None:
-    xid = xact.get_current_transaction_id_if_any()
-    return xact.current_full_transaction_id() if xid else None
-
-
-FUNCTIONS: dict[str, list[Function]] = {
-    "txid_current": [Function((), pqf.INT8OID, lambda s: xact.current_full_transaction_id())],
-    "pg_current_xact_id": [Function((), XID8OID,
-                                    lambda s: xact.current_full_transaction_id())],
-    "txid_current_if_assigned": [Function((), pqf.INT8OID, _txid_current_if_assigned)],
-    "pg_current_xact_id_if_assigned": [Function((), XID8OID, _txid_current_if_assigned)],
-    "txid_status": [Function((pqf.INT8OID,), pqf.TEXTOID, _txid_status)],
-    "pg_xact_status": [Function((XID8OID,), pqf.TEXTOID, _txid_status)],
-    "pg_current_wal_lsn": [Function((), PG_LSNOID, _wal_lsn(_lazy("get_xlog_write_rec_ptr")))],
-    "pg_current_wal_insert_lsn": [Function((), PG_LSNOID,
-                                           _wal_lsn(_lazy("get_xlog_insert_rec_ptr")))],
-    "pg_current_wal_flush_lsn": [Function((), PG_LSNOID, _wal_lsn(_lazy("get_flush_rec_ptr")))],
-    "pg_switch_wal": [Function((), PG_LSNOID, _pg_switch_wal)],
-    "version": [Function((), pqf.TEXTOID, _version)],
-    "current_setting": [Function((pqf.TEXTOID,), pqf.TEXTOID, _current_setting),
-                        Function((pqf.TEXTOID, pqf.BOOLOID), pqf.TEXTOID, _current_setting)],
-    "set_config": [Function((pqf.TEXTOID, pqf.TEXTOID, pqf.BOOLOID), pqf.TEXTOID, _set_config,
-                            strict=False)],
-    "pg_sleep": [Function((pqf.FLOAT8OID,), pqf.VOIDOID, _pg_sleep)],
-    "current_database": [Function((), NAMEOID, lambda s: s.database)],
-    "pg_backend_pid": [Function((), pqf.INT4OID, lambda s: s.backend_pid)],
-}
-
-
-def _can_coerce(source: int, target: int) -> bool:
-    """can_coerce_type for implicit casts among the supported types."""
-    if source == target or source == pqf.UNKNOWNOID:
-        return True
-    if source in _NUMERIC_RANK and target in _NUMERIC_RANK:
-        return _NUMERIC_RANK[source] <= _NUMERIC_RANK[target]
-    return source in _TEXT_TYPES and target in _TEXT_TYPES
-
-
-def _compile_func(body: dict[str, Any], ctx: _Ctx) -> Expr:
-    names = [n["String"]["sval"] for n in body["funcname"]]
-    fname = names[-1]
-    location = body.get("location")
-    if len(names) > 2 or (len(names) == 2 and names[0] != "pg_catalog"):
-        raise PgError("0A000", f"function {'.'.join(names)}() is not supported yet",
-                      position=ctx.position(location))
-    for unsupported in ("agg_star", "agg_distinct", "agg_order", "over", "agg_filter",
-                        "func_variadic", "agg_within_group"):
-        if body.get(unsupported):
-            raise PgError("0A000", f"this use of function {fname}() is not supported yet",
-                          position=ctx.position(location))
-    args = [compile_expr(a, ctx) for a in body.get("args", [])]
-    candidates = FUNCTIONS.get(fname)
-    if candidates is None:
-        raise PgError("0A000", f"function {fname}() is not supported yet",
-                      position=ctx.position(location))
-    for fn in candidates:
-        if len(fn.arg_types) == len(args) and all(
-                _can_coerce(a.type_oid, t) for a, t in zip(args, fn.arg_types, strict=True)):
-            break
-    else:
-        shown = ", ".join(type_name(a.type_oid) for a in args)
-        raise PgError("42883", f"function {fname}({shown}) does not exist",
-                      hint="No function matches the given name and argument types. "
-                           "You might need to add explicit type casts.",
-                      position=ctx.position(location))
-    coerced = []
-    for a, t in zip(args, fn.arg_types, strict=True):
-        if a.param is not None and ctx.param_types is not None \
-                and ctx.param_types[a.param] == 0:
-            ctx.param_types[a.param] = t  # an unknown parameter takes the argument's type
-            a = Expr(t, a.eval, param=a.param)
-        coerced.append(_coerce_expr(a, t))
-    evals = [a.eval for a in coerced]
-    impl, strict = fn.impl, fn.strict
-
-    def call(s: Session, p: Sequence[Any]) -> Any:
-        values = [ev(s, p) for ev in evals]
-        if strict and None in values:
-            return None
-        return impl(s, *values)
-    return Expr(fn.result_type, call)
-
+def _compile_plannable(kind: str, body: dict[str, Any], text: str, src: bytes,
+                       param_types: list[int] | None) -> Statement:
+    from executor import execute
+
+    plan = execute.plan_statement(kind, body, src, param_types)
+    changes = kind == "SelectStmt" and "set_config" in text.lower()
+    holder = [plan]
+
+    def run(s: Session, p: Sequence[Any]) -> tuple[list, str]:
+        current = holder[0]
+        if current.relations and current.generation != execute.catalog_generation():
+            # The catalog changed since planning (RevalidateCachedQuery).
+            current = holder[0] = execute.plan_statement(kind, body, src, param_types)
+        return execute.run_plan(current, p, s.check_interrupts)
+
+    columns = ([Column(n, ty, mod) for n, ty, mod in plan.columns]
+               if kind == "SelectStmt" or plan.columns else None)
+    return Statement(text, plan.tag, run, columns, plan.param_types, changes_settings=changes)
 
 # =============================================================================================
 # Command tags and log levels (CreateCommandTag, GetCommandLogLevel)

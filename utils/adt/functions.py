@@ -32,8 +32,9 @@ class Function:
     result_type: int
     impl: Callable[..., Any]
     strict: bool = True          # NULL in, NULL out
-    volatile: bool = False       # never folded into a constant at plan time
+    volatile: bool = False       # a different result per call (random, clock_timestamp)
     needs_session: bool = False
+    immutable: bool = False      # same arguments, same result forever: folded at plan time
 
 
 def version_string() -> str:
@@ -198,30 +199,30 @@ FUNCTIONS: dict[str, list[Function]] = {
     "transaction_timestamp": [_F((), _TS, sess.transaction_timestamp)],
     "statement_timestamp": [_F((), _TS, sess.statement_timestamp)],
     "clock_timestamp": [_F((), _TS, sess.now_usecs, volatile=True)],
-    "length": [_F((t.TEXTOID,), t.INT4OID, _length),
-               _F((t.BPCHAROID,), t.INT4OID, _bpchar_length)],
-    "char_length": [_F((t.TEXTOID,), t.INT4OID, _length),
-                    _F((t.BPCHAROID,), t.INT4OID, _bpchar_length)],
-    "character_length": [_F((t.TEXTOID,), t.INT4OID, _length)],
-    "octet_length": [_F((t.TEXTOID,), t.INT4OID, _octet_length)],
-    "upper": [_F((t.TEXTOID,), t.TEXTOID, str.upper)],
-    "lower": [_F((t.TEXTOID,), t.TEXTOID, str.lower)],
-    "btrim": [_F((t.TEXTOID,), t.TEXTOID, lambda s: s.strip(" ")),
-              _F((t.TEXTOID, t.TEXTOID), t.TEXTOID, lambda s, c: s.strip(c))],
-    "ltrim": [_F((t.TEXTOID,), t.TEXTOID, lambda s: s.lstrip(" "))],
-    "rtrim": [_F((t.TEXTOID,), t.TEXTOID, lambda s: s.rstrip(" "))],
-    "substr": [_F((t.TEXTOID, t.INT4OID), t.TEXTOID, _substr),
-               _F((t.TEXTOID, t.INT4OID, t.INT4OID), t.TEXTOID, _substr)],
-    "repeat": [_F((t.TEXTOID, t.INT4OID), t.TEXTOID, lambda s, n: s * max(n, 0))],
-    "abs": [_F((t.INT4OID,), t.INT4OID, abs), _F((t.INT8OID,), t.INT8OID, abs),
-            _F((t.FLOAT8OID,), t.FLOAT8OID, abs), _F((t.NUMERICOID,), t.NUMERICOID, abs)],
+    "length": [_F((t.TEXTOID,), t.INT4OID, _length, immutable=True),
+               _F((t.BPCHAROID,), t.INT4OID, _bpchar_length, immutable=True)],
+    "char_length": [_F((t.TEXTOID,), t.INT4OID, _length, immutable=True),
+                    _F((t.BPCHAROID,), t.INT4OID, _bpchar_length, immutable=True)],
+    "character_length": [_F((t.TEXTOID,), t.INT4OID, _length, immutable=True)],
+    "octet_length": [_F((t.TEXTOID,), t.INT4OID, _octet_length, immutable=True)],
+    "upper": [_F((t.TEXTOID,), t.TEXTOID, str.upper, immutable=True)],
+    "lower": [_F((t.TEXTOID,), t.TEXTOID, str.lower, immutable=True)],
+    "btrim": [_F((t.TEXTOID,), t.TEXTOID, lambda s: s.strip(" "), immutable=True),
+              _F((t.TEXTOID, t.TEXTOID), t.TEXTOID, lambda s, c: s.strip(c), immutable=True)],
+    "ltrim": [_F((t.TEXTOID,), t.TEXTOID, lambda s: s.lstrip(" "), immutable=True)],
+    "rtrim": [_F((t.TEXTOID,), t.TEXTOID, lambda s: s.rstrip(" "), immutable=True)],
+    "substr": [_F((t.TEXTOID, t.INT4OID), t.TEXTOID, _substr, immutable=True),
+               _F((t.TEXTOID, t.INT4OID, t.INT4OID), t.TEXTOID, _substr, immutable=True)],
+    "repeat": [_F((t.TEXTOID, t.INT4OID), t.TEXTOID, lambda s, n: s * max(n, 0), immutable=True)],
+    "abs": [_F((t.INT4OID,), t.INT4OID, abs, immutable=True), _F((t.INT8OID,), t.INT8OID, abs, immutable=True),
+            _F((t.FLOAT8OID,), t.FLOAT8OID, abs, immutable=True), _F((t.NUMERICOID,), t.NUMERICOID, abs, immutable=True)],
     "round": [_F((t.FLOAT8OID,), t.FLOAT8OID, lambda v: float(round(v))),
-              _F((t.NUMERICOID,), t.NUMERICOID, _round_numeric),
-              _F((t.NUMERICOID, t.INT4OID), t.NUMERICOID, _round_numeric)],
+              _F((t.NUMERICOID,), t.NUMERICOID, _round_numeric, immutable=True),
+              _F((t.NUMERICOID, t.INT4OID), t.NUMERICOID, _round_numeric, immutable=True)],
     "random": [_F((), t.FLOAT8OID, _random.random, volatile=True)],
     "current_schemas": [_F((t.BOOLOID,), t.NAMEARRAYOID, _current_schemas)],
     "array_position": [_F((t.ANYARRAYOID, t.ANYELEMENTOID), t.INT4OID, _array_position,
-                          strict=False)],
+                          strict=False, immutable=True)],
     "pg_cancel_backend": [_F((t.INT4OID,), t.BOOLOID, _pg_cancel_backend, volatile=True,
                              needs_session=True)],
     "pg_terminate_backend": [_F((t.INT4OID,), t.BOOLOID, _pg_terminate_backend,

@@ -1,0 +1,1 @@
+"""The planner: query trees to executable plans — mirrors src/backend/optimizer/."""
