@@ -72,6 +72,22 @@ class SeqScan(PlanNode):
 
 
 @dataclass(eq=False)
+class FunctionScan(PlanNode):
+    """Rows computed by the server: system views (pg_stat_activity, pg_settings, ...)."""
+
+    function: Callable[[], Any]
+    qual: Qual = None
+    width: int = 0
+
+    def rows(self, ec: ExecContext) -> Iterator[Row]:
+        qual, params = self.qual, ec.params
+        for r in self.function():
+            row = list(r)
+            if qual is None or qual(row, params):
+                yield row
+
+
+@dataclass(eq=False)
 class IndexScan(PlanNode):
     """An index scan with its scan keys' values computed per execution (Consts and
     Params), then each heap tuple fetched through its HOT chain and re-checked."""

@@ -113,6 +113,25 @@ def row_description(fields: Sequence[tuple], formats: Sequence[int] = ()) -> byt
     return message(b"T", b"".join(parts))
 
 
+def copy_in_response(ncols: int, binary: bool = False) -> bytes:
+    """CopyInResponse ('G'): overall format, then one format code per column."""
+    fmt = 1 if binary else 0
+    return message(b"G", bytes((fmt,)) + _I16.pack(ncols) + _I16.pack(fmt) * ncols)
+
+
+def copy_out_response(ncols: int, binary: bool = False) -> bytes:
+    """CopyOutResponse ('H')."""
+    fmt = 1 if binary else 0
+    return message(b"H", bytes((fmt,)) + _I16.pack(ncols) + _I16.pack(fmt) * ncols)
+
+
+def copy_data(data: bytes) -> bytes:
+    return message(b"d", data)
+
+
+COPY_DONE = b"c\x00\x00\x00\x04"
+
+
 def data_row(values: Sequence[bytes | None]) -> bytes:
     parts = [_I16.pack(len(values))]
     for v in values:

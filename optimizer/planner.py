@@ -174,10 +174,25 @@ def _plan_from(q: Query, item: FromItem, pushable: dict[int, list[Expr]],
         right = _plan_from(q, right_item, pushable, base_offset + left.width)
         qual = compile_qual([shift_vars(e, -base_offset) for e in item.quals])
         return N.NestLoop(left, right, item.jointype, qual, width=item.width)
+    if item.kind == "function":
+        rte = item.rte
+        assert rte is not None
+        local = [shift_vars(e, -rte.offset) for e in pushable.pop(rte.rtindex, [])]
+        return N.FunctionScan(item.function, compile_qual(local), width=item.width)
     if item.kind == "lateral":
         exprs = [compile_expr(e) for e in item.lateral_exprs]
         return N.LateralProject(N.Result(width=0), exprs, width=item.width)
     raise PgError("XX000", f"unexpected FROM item {item.kind}")
+
+
+def _is_scan(q: Query, rtindex: int) -> bool:
+    """A FROM item that is a table or a function (where conditions can be pushed)."""
+    def find(item: FromItem) -> bool:
+        if item.kind == "join":
+            return find(item.left) or find(item.right)  # type: ignore[arg-type]
+        return item.kind in ("table", "function") and item.rte is not None \
+            and item.rte.rtindex == rtindex
+    return any(find(i) for i in q.from_items)
 
 
 def plan_scan(q: Query) -> N.PlanNode:
@@ -193,9 +208,7 @@ def plan_scan(q: Query) -> N.PlanNode:
     rest: list[Expr] = []
     for qual in q.quals:
         rtes = {v.rtindex for v in _vars(qual)}
-        rte_objs = [r for r in q.ps.namespace if r.rtindex in rtes]
-        if len(rtes) == 1 and rte_objs and rte_objs[0].relation is not None \
-                and next(iter(rtes)) not in nullable:
+        if len(rtes) == 1 and _is_scan(q, next(iter(rtes))) and next(iter(rtes)) not in nullable:
             pushable.setdefault(next(iter(rtes)), []).append(qual)
         else:
             rest.append(qual)

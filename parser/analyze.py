@@ -45,13 +45,14 @@ class SortClause:
 class FromItem:
     """One element of the join tree: a table, a subquery, or a join of two items."""
 
-    kind: str                          # "table", "values", "lateral", "join"
+    kind: str                          # "table", "function", "lateral", "join"
     rte: RangeTblEntry | None = None
     left: FromItem | None = None
     right: FromItem | None = None
     jointype: str = "inner"            # inner, left, right, full
     quals: list[Expr] = field(default_factory=list)
     lateral_exprs: list[Expr] = field(default_factory=list)  # kind "lateral"
+    function: Any = None               # kind "function": () -> iterable of rows
     width: int = 0
 
 
@@ -104,6 +105,14 @@ def _open_relation(ps: ParseState, rv: dict[str, Any], lockmode: int) -> Any:
     return rel
 
 
+def _system_view(rv: dict[str, Any]) -> Any:
+    """A system view computed by the server (pg_stat_activity, pg_settings, ...) that
+    a RangeVar names, if any — catalog/system_views.py."""
+    from catalog import system_views
+
+    return system_views.lookup(rv.get("schemaname"), rv["relname"])
+
+
 def _table_rte(ps: ParseState, rel: Any, alias: str, colaliases: list[str] | None,
                offset: int, rtindex: int) -> RangeTblEntry:
     attrs = [a for a in rel.desc.attrs if not a.attisdropped]
@@ -133,6 +142,16 @@ def _transform_from_item(q: Query, ps: ParseState, node: dict[str, Any],
     offset = ps.row_width()
     rtindex = len(ps.namespace) + 1
     if kind == "RangeVar":
+        view = _system_view(body)
+        if view is not None:
+            alias, cols = _alias(body)
+            names = [c[0] for c in view.columns]
+            if cols:
+                names = cols + names[len(cols):]
+            rte = RangeTblEntry(alias, names, [c[1] for c in view.columns],
+                                [-1] * len(names), offset=offset, rtindex=rtindex)
+            ps.namespace.append(rte)
+            return FromItem("function", rte=rte, function=view.rows, width=len(names))
         rel = _open_relation(ps, body, lockmode)
         q.relations.append((rel, lockmode))
         alias, cols = _alias(body)

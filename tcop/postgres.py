@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from access import xact as access_xact
@@ -139,7 +139,8 @@ class PostgresMain:
         self.session = Session(settings, self.xact, user, database, os.getpid(),
                                prepared=self.prepared, sleep=self.sleep,
                                on_discard_all=self.portals.clear,
-                               check_interrupts=self.check_for_interrupts)
+                               check_interrupts=self.check_for_interrupts,
+                               copy_in=self.copy_in, copy_out=self.copy_out)
         sess.settings, sess.user, sess.database = settings, user, database
         sess.backend_pid, sess.tcop_session = os.getpid(), self.session
         self.plan_cache: dict[Any, list[Statement]] = {}
@@ -749,6 +750,47 @@ class PostgresMain:
 
     def exec_function_call(self, payload: bytes) -> bool:
         raise PgError("0A000", "fastpath function calls are not supported yet")
+
+    # -- COPY (the protocol half of commands/copy.c's CopyFrom/CopyTo) ---------------------
+
+    def copy_in(self, ncols: int) -> Iterator[bytes]:
+        """CopyInResponse, then the client's CopyData payloads until CopyDone.
+        CopyFail is an error; Flush and Sync are ignored meanwhile, as PostgreSQL
+        does; anything else is a protocol violation."""
+        port = self.port
+        port.send(pqf.copy_in_response(ncols))
+        port.flush()
+        while True:
+            try:
+                mtype, payload = port.read_message(MESSAGE_LIMITS)
+            except ClientEOF:
+                raise FatalError("08P01", "unexpected EOF on client connection with an "
+                                          "open transaction") from None
+            if mtype == 0x64:  # 'd'
+                yield payload
+            elif mtype == 0x63:  # 'c'
+                return
+            elif mtype == 0x66:  # 'f'
+                reason = payload.rstrip(b"\0").decode(errors="replace")
+                raise PgError("57014", f"COPY from stdin failed: {reason}")
+            elif mtype in (0x48, 0x53):  # Flush, Sync
+                continue
+            else:
+                raise FatalError("08P01", f"unexpected message type 0x{mtype:02X} during "
+                                          "COPY from stdin")
+            if self.interrupt_pending:
+                self.check_for_interrupts()
+
+    def copy_out(self, ncols: int, lines: Iterable[bytes]) -> int:
+        """CopyOutResponse, one CopyData per line, CopyDone; returns the row count."""
+        send = self.port.send
+        send(pqf.copy_out_response(ncols))
+        n = 0
+        for line in lines:
+            send(pqf.copy_data(line))
+            n += 1
+        send(pqf.COPY_DONE)
+        return n
 
     def _ignore_copy(self, payload: bytes) -> bool:
         """CopyData/CopyDone/CopyFail outside COPY: ignored, per protocol."""

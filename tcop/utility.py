@@ -278,6 +278,9 @@ class Session:
     sleep: Callable[[float], None] = time.sleep  # pg_sleep's wait, interruptible
     on_discard_all: Callable[[], None] = lambda: None
     check_interrupts: Callable[[], None] = lambda: None  # CHECK_FOR_INTERRUPTS
+    # COPY's protocol halves (tcop.postgres): the client's data, and a sink for ours.
+    copy_in: Callable[[int], Any] | None = None
+    copy_out: Callable[[int, Any], int] | None = None
 
 
 # run(session, params) -> (rows, completion tag)
@@ -367,6 +370,10 @@ def _compile(kind: str, body: dict[str, Any], tag: str, text: str, src: bytes,
         return _compile_discard(body, text, tag)
     if kind == "CheckPointStmt":
         return Statement(text, tag, _run_checkpoint)
+    if kind == "CopyStmt":
+        from commands import copy
+
+        return Statement(text, tag, copy.do_copy(body, src, param_types))
     raise PgError("0A000", f'"{tag}" is not supported yet')
 
 
