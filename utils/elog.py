@@ -433,6 +433,10 @@ def log(message: str, **kw: Any) -> None:
     ereport(LOG, message, **kw)
 
 
+def notice(message: str, **kw: Any) -> None:
+    ereport(NOTICE, message, **kw)
+
+
 def warning(message: str, **kw: Any) -> None:
     ereport(WARNING, message, **kw)
 
