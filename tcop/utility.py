@@ -370,11 +370,42 @@ def _compile(kind: str, body: dict[str, Any], tag: str, text: str, src: bytes,
         return _compile_discard(body, text, tag)
     if kind == "CheckPointStmt":
         return Statement(text, tag, _run_checkpoint)
+    ddl = _DDL.get(kind)
+    if ddl is not None:
+        return Statement(text, tag, ddl(body, src))
+    if kind == "VacuumStmt":
+        from commands import vacuum
+
+        return Statement(text, tag, vacuum.vacuum(body, _in_transaction_block))
+    if kind in ("CreatedbStmt", "DropdbStmt"):
+        from commands import dbcommands
+
+        return Statement(text, tag, dbcommands.compile_statement(kind, body))
     if kind == "CopyStmt":
         from commands import copy
 
         return Statement(text, tag, copy.do_copy(body, src, param_types))
     raise PgError("0A000", f'"{tag}" is not supported yet')
+
+
+def _ddl(name: str, with_src: bool = False) -> Callable[[dict[str, Any], bytes], Runner]:
+    def compile_ddl(body: dict[str, Any], src: bytes) -> Runner:
+        from commands import tablecmds
+
+        fn = getattr(tablecmds, name)
+        return fn(body, src) if with_src else fn(body)
+    return compile_ddl
+
+
+_DDL = {"CreateStmt": _ddl("create_table", True), "IndexStmt": _ddl("create_index"),
+        "AlterTableStmt": _ddl("alter_table"), "DropStmt": _ddl("drop"),
+        "TruncateStmt": _ddl("truncate")}
+
+
+def _in_transaction_block() -> bool:
+    """IsTransactionBlock, for PreventInTransactionBlock."""
+    s = session.tcop_session
+    return s is not None and s.xact.in_block
 
 
 def _run_checkpoint(s: Session, _p: Sequence[Any]) -> tuple[list, str]:
