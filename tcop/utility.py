@@ -156,12 +156,13 @@ class TransactionBlock:
 
     @staticmethod
     def _end_xact(commit: bool) -> None:
-        """CommitTransaction / AbortTransaction: the WAL and pg_xact part."""
-        if xact.get_current_transaction_id_if_any():
-            if commit:
-                xact.commit_transaction()
-            else:
-                xact.abort_transaction()
+        """CommitTransaction / AbortTransaction: WAL and pg_xact for a transaction
+        with an xid; the end-of-transaction callbacks (locks, snapshots, pending file
+        deletions, relation cache invalidation) for every transaction."""
+        if commit:
+            xact.commit_transaction()
+        else:
+            xact.abort_transaction()
 
     def commit_command(self) -> None:
         """CommitTransactionCommand: a transaction outside a block ends here."""
