@@ -663,18 +663,23 @@ _TRANSFORMS = {
 
 def figure_colname(node: dict[str, Any]) -> str:
     """FigureColname: the output column name PostgreSQL gives an expression."""
+    return _figure_colname(node)[0]
+
+
+def _figure_colname(node: dict[str, Any]) -> tuple[str, int]:
+    """FigureColnameInternal: (name, strength); a cast's type name (strength 1)
+    yields to a column or function name (2) but replaces an inner cast's."""
     (kind, body), = node.items()
     if kind == "ColumnRef":
         last = body["fields"][-1]
-        return "?column?" if "A_Star" in last else last["String"]["sval"]
+        return ("?column?", 0) if "A_Star" in last else (last["String"]["sval"], 2)
     if kind == "FuncCall":
-        return body["funcname"][-1]["String"]["sval"]
+        return body["funcname"][-1]["String"]["sval"], 2
     if kind == "TypeCast":
-        inner = figure_colname(body["arg"])
-        if inner != "?column?":
-            return inner
-        name = body["typeName"]["names"][-1]["String"]["sval"]
-        return {"bpchar": "bpchar", "int4": "int4"}.get(name, name)
+        name, strength = _figure_colname(body["arg"])
+        if strength <= 1:
+            return body["typeName"]["names"][-1]["String"]["sval"], 1
+        return name, strength
     if kind == "SQLValueFunction":
         return {"SVFOP_CURRENT_TIMESTAMP": "current_timestamp",
                 "SVFOP_CURRENT_TIMESTAMP_N": "current_timestamp",
@@ -682,16 +687,16 @@ def figure_colname(node: dict[str, Any]) -> str:
                 "SVFOP_SESSION_USER": "session_user", "SVFOP_USER": "current_user",
                 "SVFOP_CURRENT_ROLE": "current_role",
                 "SVFOP_CURRENT_CATALOG": "current_catalog",
-                "SVFOP_CURRENT_SCHEMA": "current_schema"}.get(body["op"], "?column?")
+                "SVFOP_CURRENT_SCHEMA": "current_schema"}.get(body["op"], "?column?"), 2
     if kind == "CaseExpr":
-        return "case"
+        return "case", 1
     if kind == "CoalesceExpr":
-        return "coalesce"
+        return "coalesce", 2
     if kind == "A_Expr" and body.get("kind") == "AEXPR_NULLIF":
-        return "nullif"
+        return "nullif", 2
     if kind == "A_ArrayExpr":
-        return "array"
-    return "?column?"
+        return "array", 2
+    return "?column?", 0
 
 
 def expr_is_constant(expr: Expr) -> bool:

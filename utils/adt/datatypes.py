@@ -566,6 +566,10 @@ def _int_range_error(target: int) -> PgError:
                              t.INT8OID: "bigint out of range"}.get(target, "OID out of range"))
 
 
+def _bool_text(v: bool) -> str:
+    return "true" if v else "false"
+
+
 def _to_int(source: int, target: int) -> Callable[[Any], int]:
     lo, hi = INT_RANGE[target]
     err = _int_range_error(target)
@@ -653,6 +657,8 @@ def _base_cast(source: int, target: int, explicit: bool) -> Callable[[Any], Any]
             return lambda v: v.rstrip(" ")  # bpchar → text drops the padding
         if source in TEXT_TYPES:
             return _name_in if target == t.NAMEOID else None
+        if source == t.BOOLOID:
+            return _bool_text  # booltext: the cast spells the words out
         return output_function(source)
     if target in INT_RANGE and (source in NUMERIC_RANK or source == t.BOOLOID
                                 or source in INT_RANGE):

@@ -1,0 +1,65 @@
+-- SET, SHOW and RESET of run-time parameters; set_config() and current_setting().
+SHOW work_mem;
+SET work_mem = '8MB';
+SHOW work_mem;
+SET work_mem TO 16384;
+SHOW work_mem;
+SET SESSION work_mem = '1GB';
+SHOW work_mem;
+RESET work_mem;
+SHOW work_mem;
+SET statement_timeout = '90s';
+SHOW statement_timeout;
+SET statement_timeout = DEFAULT;
+SHOW statement_timeout;
+SET search_path = public, pg_catalog;
+SHOW search_path;
+SET search_path TO DEFAULT;
+SHOW search_path;
+SET application_name = 'regress app';
+SHOW application_name;
+SET DateStyle = 'German';
+SHOW DateStyle;
+SET datestyle = iso, mdy;
+SHOW DATESTYLE;
+SET track_io_timing = off;
+SHOW track_io_timing;
+SET track_io_timing TO 'on';
+SHOW track_io_timing;
+SET extra_float_digits = 3;
+SHOW extra_float_digits;
+SET myapp.setting = 'custom value';
+SHOW myapp.setting;
+SELECT current_setting('myapp.setting');
+SELECT set_config('work_mem', '2MB', false);
+SHOW work_mem;
+SELECT current_setting('work_mem') AS work_mem, current_setting('no.such_setting', true) AS missing;
+RESET ALL;
+SHOW work_mem;
+SHOW extra_float_digits;
+SHOW track_io_timing;
+-- Errors
+SET work_mem = 10;
+SET work_mem = 'lots';
+SET track_io_timing = maybe;
+SET extra_float_digits = 4;
+SET nosuch_parameter = 1;
+SHOW nosuch_parameter;
+RESET nosuch_parameter;
+SELECT current_setting('nosuch_parameter');
+SET shared_buffers = '64MB';
+SET server_version = '16';
+SET work_mem = ;
+-- Fixed settings both servers report alike
+SHOW client_encoding;
+SHOW server_encoding;
+SHOW TimeZone;
+SHOW integer_datetimes;
+SHOW max_identifier_length;
+SHOW standard_conforming_strings;
+SHOW transaction_isolation;
+SHOW default_transaction_read_only;
+\pset format unaligned
+SHOW server_version;
+SELECT version();
+\pset format aligned

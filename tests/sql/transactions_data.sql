@@ -1,0 +1,70 @@
+-- Transactions over data: ROLLBACK undoes, COMMIT / END keeps, an error aborts the
+-- block (25P02) and its changes, transactional DDL, multi-statement queries.
+DROP TABLE IF EXISTS tx, tx2;
+CREATE TABLE tx (id int PRIMARY KEY, v text);
+BEGIN;
+INSERT INTO tx VALUES (1, 'a');
+SELECT * FROM tx;
+ROLLBACK;
+SELECT count(*) FROM tx;
+START TRANSACTION;
+INSERT INTO tx VALUES (1, 'a'), (2, 'b');
+UPDATE tx SET v = 'bb' WHERE id = 2;
+SELECT * FROM tx ORDER BY id;
+END;
+SELECT * FROM tx ORDER BY id;
+BEGIN;
+DELETE FROM tx WHERE id = 1;
+UPDATE tx SET v = 'changed';
+SELECT * FROM tx ORDER BY id;
+ROLLBACK;
+SELECT * FROM tx ORDER BY id;
+BEGIN;
+UPDATE tx SET v = v || '1' WHERE id = 1;
+UPDATE tx SET v = v || '2' WHERE id = 1;
+UPDATE tx SET v = v || '3' WHERE id = 1 RETURNING v;
+COMMIT;
+-- An error aborts the block and undoes it
+BEGIN;
+INSERT INTO tx VALUES (3, 'c');
+INSERT INTO tx VALUES (1, 'dup');
+SELECT * FROM tx;
+INSERT INTO tx VALUES (4, 'd');
+COMMIT;
+SELECT * FROM tx ORDER BY id;
+BEGIN;
+INSERT INTO tx VALUES (3, 'c');
+SELECT 1 / 0;
+ROLLBACK;
+BEGIN;
+UPDATE tx SET v = 'lost' WHERE id = 2;
+SELECT nosuch FROM tx;
+END;
+SELECT * FROM tx ORDER BY id;
+-- Uniqueness within one transaction
+BEGIN;
+INSERT INTO tx VALUES (5, 'e');
+INSERT INTO tx VALUES (5, 'again');
+ROLLBACK;
+BEGIN;
+DELETE FROM tx WHERE id = 1;
+INSERT INTO tx VALUES (1, 'new');
+COMMIT;
+SELECT * FROM tx ORDER BY id;
+-- DDL is transactional
+BEGIN;
+CREATE TABLE tx2 (a int);
+INSERT INTO tx2 VALUES (1);
+SELECT * FROM tx2;
+ROLLBACK;
+SELECT * FROM tx2;
+BEGIN;
+DROP TABLE tx;
+ROLLBACK;
+SELECT count(*) FROM tx;
+-- A multi-statement query is one implicit transaction
+INSERT INTO tx VALUES (10, 'x') \; INSERT INTO tx VALUES (1, 'dup') \; SELECT 1;
+SELECT count(*) FROM tx WHERE id = 10;
+INSERT INTO tx VALUES (10, 'x') \; UPDATE tx SET v = 'y' WHERE id = 10 RETURNING v;
+SELECT * FROM tx ORDER BY id;
+DROP TABLE tx;
