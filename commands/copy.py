@@ -313,7 +313,7 @@ def copy_from(rel: Any, attnums: list[int] | None, o: CopyOptions, chunks: Itera
                 values[c] = fn((), ())
             target.check_constraints(values)
         except PgError as err:
-            err.context = f"COPY {relname}, line {lineno}"  # type: ignore[attr-defined]
+            err.context = f"COPY {relname}, line {lineno}"
             raise
         batch.append(values)
         count += 1

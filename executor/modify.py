@@ -40,24 +40,31 @@ class ResultRelation:
     natts: int
     notnull: list[tuple[int, str]]            # (column, name) of NOT NULL columns
     types: list[int]
+    schema: str = "public"
 
     @classmethod
     def open(cls, rel: Any) -> ResultRelation:
         from utils import relcache
 
         attrs = [a for a in rel.desc.attrs if not a.attisdropped]
+        from catalog import namespace
+
         indexes = [relcache.relation_open(oid, 3) for oid in rel.index_oids]
         return cls(rel, indexes, len(attrs),
                    [(i, a.attname) for i, a in enumerate(attrs) if a.attnotnull],
-                   [a.atttypid for a in attrs])
+                   [a.atttypid for a in attrs], namespace.get_namespace_name(rel.relnamespace))
 
     def check_constraints(self, values: Sequence[Any]) -> None:
         """ExecConstraints: NOT NULL."""
         for i, name in self.notnull:
             if values[i] is None:
-                raise PgError("23502", f'null value in column "{name}" of relation '
+                err = PgError("23502", f'null value in column "{name}" of relation '
                                        f'"{self.rel.relname}" violates not-null constraint',
                               detail=failing_row_detail(values[:self.natts], self.types))
+                err.schema_name = self.schema
+                err.table_name = self.rel.relname
+                err.column_name = name
+                raise err
 
     def insert_index_tuples(self, values: Sequence[Any], tid: tuple[int, int]) -> None:
         """ExecInsertIndexTuples: one entry per index; unique ones are checked."""

@@ -149,8 +149,10 @@ def parameter_description(type_oids: Sequence[int]) -> bytes:
 
 
 def error_fields(severity: str, sqlstate: str, msg: str, detail: str | None = None,
-                 hint: str | None = None, position: int | None = None) -> bytes:
-    """The field list of ErrorResponse / NoticeResponse (S V C M D H P, as send_message_to_frontend)."""
+                 hint: str | None = None, position: int | None = None,
+                 extra: dict[bytes, str] | None = None) -> bytes:
+    """The field list of ErrorResponse / NoticeResponse (S V C M D H P, then W s t c n
+    and the rest, as send_message_to_frontend)."""
     sev = severity.encode()
     parts = [b"S", sev, b"\0V", sev, b"\0C", sqlstate.encode(), b"\0M", msg.encode(), b"\0"]
     if detail:
@@ -159,13 +161,17 @@ def error_fields(severity: str, sqlstate: str, msg: str, detail: str | None = No
         parts += [b"H", hint.encode(), b"\0"]
     if position:
         parts += [b"P", str(position).encode(), b"\0"]
+    if extra:
+        for code, value in extra.items():
+            parts += [code, value.encode(), b"\0"]
     parts.append(b"\0")
     return b"".join(parts)
 
 
 def error_response(severity: str, sqlstate: str, msg: str, detail: str | None = None,
-                   hint: str | None = None, position: int | None = None) -> bytes:
-    return message(b"E", error_fields(severity, sqlstate, msg, detail, hint, position))
+                   hint: str | None = None, position: int | None = None,
+                   extra: dict[bytes, str] | None = None) -> bytes:
+    return message(b"E", error_fields(severity, sqlstate, msg, detail, hint, position, extra))
 
 
 def notice_response(severity: str, sqlstate: str, msg: str, detail: str | None = None,

@@ -441,7 +441,7 @@ class PostgresMain:
         extended protocol skip messages until Sync."""
         elog.report_error(err, self.current_query)
         self.port.send(pqf.error_response("ERROR", err.sqlstate, err.message, err.detail,
-                                          err.hint, err.position))
+                                          err.hint, err.position, err.protocol_fields()))
         self.xact.abort_current()
         self._end_of_transaction()
         self.guc_maybe_changed = True

@@ -65,6 +65,19 @@ class PgError(Exception):
         self.hint = hint
         self.position = position
         self.severity = severity
+        # Optional fields (errcontext, err_generic_string): protocol codes W s t c n.
+        self.context: str | None = None
+        self.schema_name: str | None = None
+        self.table_name: str | None = None
+        self.column_name: str | None = None
+        self.constraint_name: str | None = None
+
+    def protocol_fields(self) -> dict[bytes, str] | None:
+        """The optional ErrorResponse fields that are set, by protocol code."""
+        pairs = ((b"W", self.context), (b"s", self.schema_name), (b"t", self.table_name),
+                 (b"c", self.column_name), (b"n", self.constraint_name))
+        out = {code: v for code, v in pairs if v}
+        return out or None
 
 
 class FatalError(PgError):
