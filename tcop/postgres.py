@@ -33,7 +33,7 @@ from libpq.pqcomm import PQ_LARGE_MESSAGE_LIMIT, PQ_SMALL_MESSAGE_LIMIT, ClientE
 from procs import child
 from procs.postinit import report_stats
 from shmem import segment as shseg
-from tcop import utility
+from tcop import plancache, utility
 from tcop.utility import Session, Statement, TransactionBlock
 from utils import elog
 from utils import session as sess
@@ -144,6 +144,7 @@ class PostgresMain:
         sess.settings, sess.user, sess.database = settings, user, database
         sess.backend_pid, sess.tcop_session = os.getpid(), self.session
         self.plan_cache: dict[Any, list[Statement]] = {}
+        self.simple_plans = plancache.SimplePlanCache(self._compile)
         # Interrupt flags (miscadmin.h), set by signal handlers.
         self.interrupt_pending = False
         self.proc_die_pending = False
@@ -495,7 +496,13 @@ class PostgresMain:
         self.portals.pop("", None)
         xact = self.xact
         xact.start_command()  # a syntax error inside a block aborts it
-        stmts = self._compile(query, None)
+        params: Sequence[Any] = ()
+        reused = self.simple_plans.lookup(query)
+        if reused is not None:
+            stmts = [reused[0]]
+            params = reused[1]
+        else:
+            stmts = self._compile(query, None)
         self._log_statement(stmts, "statement", query)
         if not stmts:
             self.port.send(pqf.EMPTY_QUERY_RESPONSE)
@@ -517,7 +524,7 @@ class PostgresMain:
                 self.guc_maybe_changed = True
             if self.interrupt_pending:
                 self.check_for_interrupts()
-            rows, tag = st.run(session, ())
+            rows, tag = st.run(session, params)
             if st.columns is not None:
                 plan = st.protocol_cache or self._text_plan(st)
                 send(plan.row_description)
