@@ -108,7 +108,7 @@ def create_table(body: dict[str, Any], src: bytes) -> Runner:
         from utils import relcache
 
         relname = rv["relname"]
-        nsp = namespace.get_creation_namespace(rv.get("schemaname"))
+        nsp = namespace.range_var_get_creation_namespace(rv.get("schemaname"))
         if relcache.relname_get_relid(relname, nsp) is not None:
             if body.get("if_not_exists"):
                 elog.notice(f'relation "{relname}" already exists, skipping',

@@ -95,8 +95,10 @@ def _default_fns(rel: Any, rte: parse_expr.RangeTblEntry) -> dict[int, Callable]
     """Compiled column defaults (pg_attrdef's expressions), by 0-based column."""
     from pglast import parser as pgparser
 
+    from utils import relcache
+
     out: dict[int, Callable] = {}
-    defaults: dict[int, str] = getattr(rel, "defaults", None) or {}
+    defaults = relcache.relation_get_defaults(rel)
     for col, attnum in enumerate(rte.attnums or []):
         text = defaults.get(attnum)
         if text is None:

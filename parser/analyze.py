@@ -482,7 +482,8 @@ def transform_insert(ps: ParseState, body: dict[str, Any]) -> Query:
         raise ps.error("0A000", "WITH is not supported")
     rte = _target_relation(q, ps, body["relation"])
     ncols = len(rte.colnames) - 1
-    if body.get("cols"):
+    explicit_cols = bool(body.get("cols"))
+    if explicit_cols:
         cols = []
         for c in body["cols"]:
             rt = c["ResTarget"]
@@ -507,8 +508,19 @@ def transform_insert(ps: ParseState, body: dict[str, Any]) -> Query:
         sel = select["SelectStmt"]
         if "valuesLists" in sel:
             rows = []
-            for values in sel["valuesLists"]:
-                items = values["List"]["items"]
+            lists = [v["List"]["items"] for v in sel["valuesLists"]]
+            if any(len(items) != len(lists[0]) for items in lists):
+                bad = next(items for items in lists if len(items) != len(lists[0]))
+                raise ps.error("42601", "VALUES lists must all be the same length",
+                               _location(bad[0]) if bad else None)
+            if not explicit_cols:
+                # Without a column list, the leading columns take the values.
+                if len(lists[0]) > ncols:
+                    raise ps.error("42601", "INSERT has more expressions than target columns",
+                                   _location(lists[0][ncols]))
+                cols = cols[:len(lists[0])]
+                q.insert_columns = cols
+            for items in lists:
                 if len(items) > len(cols):
                     raise ps.error("42601", "INSERT has more expressions than target columns",
                                    _location(items[len(cols)]))
@@ -527,6 +539,9 @@ def transform_insert(ps: ParseState, body: dict[str, Any]) -> Query:
         else:
             sub_ps = ParseState(ps.src, ps.param_types)
             sub = transform_select(sub_ps, sel)
+            if not explicit_cols and len(sub.targets) <= ncols:
+                cols = cols[:len(sub.targets)]
+                q.insert_columns = cols
             if len(sub.targets) > len(cols):
                 raise ps.error("42601", "INSERT has more expressions than target columns")
             if len(sub.targets) < len(cols):
@@ -583,6 +598,7 @@ def transform_update(ps: ParseState, body: dict[str, Any]) -> Query:
     if body.get("withClause"):
         raise ps.error("0A000", "WITH is not supported")
     rte = _target_relation(q, ps, body["relation"])
+    q.from_items = [FromItem("table", rte=rte, width=len(rte.colnames))]
     ps.expr_kind = "UPDATE"
     seen: set[int] = set()
     for target in body["targetList"]:
@@ -619,7 +635,8 @@ def transform_delete(ps: ParseState, body: dict[str, Any]) -> Query:
         raise ps.error("0A000", "DELETE ... USING is not supported")
     if body.get("withClause"):
         raise ps.error("0A000", "WITH is not supported")
-    _target_relation(q, ps, body["relation"])
+    rte = _target_relation(q, ps, body["relation"])
+    q.from_items = [FromItem("table", rte=rte, width=len(rte.colnames))]
     if "whereClause" in body:
         q.quals = _where(ps, body["whereClause"])
     q.returning = _returning(ps, body.get("returningList", []))

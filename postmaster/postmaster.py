@@ -111,6 +111,23 @@ def _preload_child_modules() -> None:
     import storage.bufmgr  # noqa: F401
     import storage.fd  # noqa: F401
     import storage.md  # noqa: F401
+    # The SQL layer: a backend's first statement should not pay for these imports.
+    import access.heapam  # noqa: F401
+    import access.nbtree  # noqa: F401
+    import access.vacuumlazy  # noqa: F401
+    import catalog.heap  # noqa: F401
+    import catalog.index  # noqa: F401
+    import catalog.namespace  # noqa: F401
+    import catalog.system_views  # noqa: F401
+    import commands.copy  # noqa: F401
+    import commands.tablecmds  # noqa: F401
+    import commands.vacuum  # noqa: F401
+    import executor.execute  # noqa: F401
+    import optimizer.planner  # noqa: F401
+    import parser.analyze  # noqa: F401
+    import storage.lmgr.lmgr  # noqa: F401
+    import utils.relcache  # noqa: F401
+    import utils.snapmgr  # noqa: F401
 
 
 class Postmaster:
