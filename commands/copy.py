@@ -65,9 +65,14 @@ def _bool_option(name: str, v: Any) -> bool:
     raise PgError("22023", f"{name} requires a Boolean value")
 
 
-def parse_options(options: list[dict[str, Any]], is_from: bool) -> CopyOptions:
-    """ProcessCopyOptions with PostgreSQL's errors."""
+def parse_options(options: list[dict[str, Any]], is_from: bool, src: bytes = b""
+                  ) -> CopyOptions:
+    """ProcessCopyOptions with PostgreSQL's errors (and its cursor positions)."""
     o = CopyOptions()
+
+    def at(d: dict[str, Any]) -> int | None:
+        loc = d.get("location")
+        return None if loc is None or loc < 0 else len(src[:loc].decode(errors="ignore")) + 1
     seen: set[str] = set()
     explicit_delim = explicit_null = explicit_quote = explicit_escape = False
     for node in options:
@@ -75,8 +80,7 @@ def parse_options(options: list[dict[str, Any]], is_from: bool) -> CopyOptions:
         name = d["defname"]
         v = _defelem_value(d)
         if name in seen:
-            raise PgError("42601", "conflicting or redundant options",
-                          position=d.get("location", -1) + 1 if "location" in d else None)
+            raise PgError("42601", "conflicting or redundant options", position=at(d))
         seen.add(name)
         if name == "format":
             if v == "csv":
@@ -86,7 +90,7 @@ def parse_options(options: list[dict[str, Any]], is_from: bool) -> CopyOptions:
             elif v == "binary":
                 raise PgError("0A000", "COPY BINARY is not supported")
             else:
-                raise PgError("22023", f'COPY format "{v}" not recognized')
+                raise PgError("22023", f'COPY format "{v}" not recognized', position=at(d))
         elif name == "delimiter":
             o.delimiter, explicit_delim = str(v), True
         elif name == "null":
@@ -107,7 +111,7 @@ def parse_options(options: list[dict[str, Any]], is_from: bool) -> CopyOptions:
             if str(v).upper().replace("-", "") not in ("UTF8", "SQL_ASCII"):
                 raise PgError("0A000", f"COPY encoding {v} is not supported")
         else:
-            raise PgError("42601", f'option "{name}" not recognized')
+            raise PgError("42601", f'option "{name}" not recognized', position=at(d))
     if o.csv:
         if not explicit_delim:
             o.delimiter = ","
@@ -264,6 +268,11 @@ def csv_rows(chunks: Iterator[bytes], o: CopyOptions) -> Iterator[tuple[int, lis
         yield lineno, fields
 
 
+def _raw_line(fields: list, o: CopyOptions) -> str:
+    """The line as read, for CONTEXT (CopyFromErrorCallback's line_buf)."""
+    return o.delimiter.join(o.null if f is None else f for f in fields)
+
+
 def copy_from(rel: Any, attnums: list[int] | None, o: CopyOptions, chunks: Iterator[bytes],
               cid: int, relname: str) -> int:
     """CopyFrom: convert each row with the columns' input functions, fill the other
@@ -292,30 +301,45 @@ def copy_from(rel: Any, attnums: list[int] | None, o: CopyOptions, chunks: Itera
     count = 0
     batch: list[list[Any]] = []
 
+    lines: list[int] = []
+
     def flush() -> None:
         tids = heapam.heap_multi_insert(rel, batch, cid)
-        for values, tid in zip(batch, tids, strict=True):
-            target.insert_index_tuples(values, tid)
+        for values, tid, lineno in zip(batch, tids, lines, strict=True):
+            try:
+                target.insert_index_tuples(values, tid)
+            except PgError as err:
+                err.context = f"COPY {relname}, line {lineno}"
+                raise
         batch.clear()
+        lines.clear()
 
     for lineno, fields in rows_iter:
-        try:
-            if len(fields) < ncols:
-                missing = attrs[cols[len(fields)]].attname
-                raise PgError("22P04", f'missing data for column "{missing}"')
-            if len(fields) > ncols:
-                raise PgError("22P04", "extra data after last expected column")
-            values: list[Any] = [None] * natts
-            for c, fn, v in zip(cols, inputs, fields, strict=True):
-                if v is not None:
+        if len(fields) != ncols:
+            err = (PgError("22P04", f'missing data for column '
+                                    f'"{attrs[cols[len(fields)]].attname}"')
+                   if len(fields) < ncols else
+                   PgError("22P04", "extra data after last expected column"))
+            err.context = f'COPY {relname}, line {lineno}: "{_raw_line(fields, o)}"'
+            raise err
+        values: list[Any] = [None] * natts
+        for c, fn, v in zip(cols, inputs, fields, strict=True):
+            if v is not None:
+                try:
                     values[c] = fn(v)
-            for c, fn in defaults:
-                values[c] = fn((), ())
+                except PgError as err:
+                    err.context = (f"COPY {relname}, line {lineno}, column "
+                                   f'{attrs[c].attname}: "{v}"')
+                    raise
+        for c, fn in defaults:
+            values[c] = fn((), ())
+        try:
             target.check_constraints(values)
         except PgError as err:
-            err.context = f"COPY {relname}, line {lineno}"
+            err.context = f'COPY {relname}, line {lineno}: "{_raw_line(fields, o)}"'
             raise
         batch.append(values)
+        lines.append(lineno)
         count += 1
         if len(batch) >= BATCH_ROWS:
             flush()
@@ -378,7 +402,7 @@ def do_copy(body: dict[str, Any], src: bytes, param_types: list[int] | None
     if body.get("filename") is not None or body.get("is_program"):
         raise PgError("0A000", "COPY to or from a file or program is not supported; "
                                "use STDIN or STDOUT")
-    options = parse_options(body.get("options", []), is_from)
+    options = parse_options(body.get("options", []), is_from, src)
     attlist = [a["String"]["sval"] for a in body.get("attlist", [])]
     query = body.get("query")
     if query is not None and is_from:

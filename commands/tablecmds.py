@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog import pg_type as t
-from parser.parse_expr import type_from_typename
+from parser.parse_expr import ParseState, type_from_typename
 from utils import elog
 from utils.elog import PgError
 
@@ -138,9 +138,24 @@ def _quote_literal(s: str) -> str:
     return s.replace("'", "''")
 
 
+def _check_default(ps: ParseState, raw_expr: dict[str, Any], col: ColumnSpec) -> None:
+    """cookDefault: the expression must analyse and be assignable to the column."""
+    from parser import parse_expr as pe
+
+    ps.expr_kind = "DEFAULT"
+    e = pe.transform_expr(ps, raw_expr)
+    if pe.coerce_to_target_type(ps, e, col.typid, col.typmod, "assignment") is None:
+        raise ps.error("42804", f'column "{col.name}" is of type '
+                                f"{t.format_type(col.typid, col.typmod)} but default expression "
+                                f"is of type {t.format_type(e.type)}", e.location,
+                       hint="You will need to rewrite or cast the expression.")
+
+
 def _columns_and_constraints(body: dict[str, Any], src: bytes, relname: str
                              ) -> tuple[list[ColumnSpec], tuple[list[str], str | None] | None,
                                         list[tuple[list[str], str | None]]]:
+    ps = ParseState(src)
+    key_locations: dict[int, int] = {}
     columns: list[ColumnSpec] = []
     pkey: tuple[list[str], str | None] | None = None
     uniques: list[tuple[list[str], str | None]] = []
@@ -157,7 +172,7 @@ def _columns_and_constraints(body: dict[str, Any], src: bytes, relname: str
             if serial:
                 typid, typmod = _SERIAL[tnames[0]], -1
             else:
-                typid, typmod = type_from_typename(tn)
+                typid, typmod = type_from_typename(tn, ps)
                 if typid in (t.NUMERICOID, t.UNKNOWNOID, t.VOIDOID, t.RECORDOID) or \
                         t.TYPES[typid].typcategory == "P":
                     raise PgError("0A000", f"columns of type {t.format_type(typid)} are not "
@@ -177,10 +192,11 @@ def _columns_and_constraints(body: dict[str, Any], src: bytes, relname: str
                     if defaults is None:
                         defaults = _default_texts(src, body["relation"].get("location", -1))
                     col.default = defaults[name]
+                    _check_default(ps, con["raw_expr"], col)
                 elif ct == "CONSTR_PRIMARY":
                     if pkey is not None:
-                        raise PgError("42P16", f'multiple primary keys for table "{relname}" '
-                                               "are not allowed")
+                        raise ps.error("42P16", f'multiple primary keys for table "{relname}" '
+                                                "are not allowed", con.get("location"))
                     pkey = ([name], con.get("conname"))
                 elif ct == "CONSTR_UNIQUE":
                     uniques.append(([name], con.get("conname")))
@@ -191,10 +207,11 @@ def _columns_and_constraints(body: dict[str, Any], src: bytes, relname: str
         elif kind == "Constraint":
             ct = node["contype"]
             keys = _names(node.get("keys", []))
+            key_locations[id(keys)] = node.get("location", -1)
             if ct == "CONSTR_PRIMARY":
                 if pkey is not None:
-                    raise PgError("42P16", f'multiple primary keys for table "{relname}" are '
-                                           "not allowed")
+                    raise ps.error("42P16", f'multiple primary keys for table "{relname}" are '
+                                            "not allowed", node.get("location"))
                 pkey = (keys, node.get("conname"))
             elif ct == "CONSTR_UNIQUE":
                 uniques.append((keys, node.get("conname")))
@@ -204,15 +221,14 @@ def _columns_and_constraints(body: dict[str, Any], src: bytes, relname: str
         else:
             raise PgError("0A000", f"{kind} in CREATE TABLE is not supported")
     names = [c.name for c in columns]
-    if pkey is not None:
-        for k in pkey[0]:
-            if k not in names:
-                raise PgError("42703", f'column "{k}" named in key does not exist')
-            columns[names.index(k)].notnull = True
-    for keys, _ in uniques:
+    for keys, _ in ([pkey] if pkey else []) + uniques:
         for k in keys:
             if k not in names:
-                raise PgError("42703", f'column "{k}" named in key does not exist')
+                raise ps.error("42703", f'column "{k}" named in key does not exist',
+                               key_locations.get(id(keys)))
+    if pkey is not None:
+        for k in pkey[0]:
+            columns[names.index(k)].notnull = True
     return columns, pkey, uniques
 
 

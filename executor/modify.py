@@ -75,7 +75,14 @@ class ResultRelation:
         for index in self.indexes:
             info = index.index
             keys = [values[k - 1] for k in info.indkey]
-            nbtree.bt_insert(index, keys, tid, self.rel, info.indisunique)
+            try:
+                nbtree.bt_insert(index, keys, tid, self.rel, info.indisunique)
+            except PgError as err:
+                if err.sqlstate == "23505":
+                    err.schema_name = self.schema
+                    err.table_name = self.rel.relname
+                    err.constraint_name = index.relname
+                raise
 
 
 @dataclass(eq=False)

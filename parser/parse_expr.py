@@ -352,7 +352,12 @@ def _type_cast(ps: ParseState, body: dict[str, Any]) -> Expr:
     arg = body["arg"]
     # An array literal cast straight to an array type takes its element type.
     inner = transform_expr(ps, arg)
-    out = coerce_to_target_type(ps, inner, target, typmod, "explicit")
+    try:
+        out = coerce_to_target_type(ps, inner, target, typmod, "explicit")
+    except PgError as err:
+        if err.position is None and err.sqlstate == "42846":
+            err.position = ps.position(body.get("location"))
+        raise
     if out is None:  # pragma: no cover - explicit casts always exist or raise
         raise ps.error("42846", f"cannot cast type {dt.type_name(inner.type)} to "
                                 f"{dt.type_name(target)}", body.get("location"))
@@ -382,10 +387,8 @@ def make_op(ps: ParseState, name: str, left: Expr | None, right: Expr,
     ra = coerce_to_target_type(ps, right, op.right)
     if la is None or ra is None:
         if name == "||":  # anynonarray || text: the other side goes through its output
-            la = la or FuncExpr(t.TEXTOID, name="textout", impl=dt.output_function(left.type),
-                                args=[left])
-            ra = ra or FuncExpr(t.TEXTOID, name="textout",
-                                impl=dt.output_function(right.type), args=[right])
+            la = la or _text_cast(left)
+            ra = ra or _text_cast(right)
         else:
             raise ps.error("42883", f"operator does not exist: {dt.type_name(left.type)} "
                                     f"{name} {dt.type_name(right.type)}", location,
@@ -393,6 +396,12 @@ def make_op(ps: ParseState, name: str, left: Expr | None, right: Expr,
                                 "You might need to add explicit type casts.")
     return _fold(FuncExpr(op.result, name=name, impl=op.impl, args=[la, ra], is_operator=True,
                           location=location))
+
+
+def _text_cast(e: Expr) -> Expr:
+    """anynonarray || text: the argument cast to text (true becomes 'true')."""
+    fn = dt.cast_function(e.type, t.TEXTOID, explicit=True) or _identity
+    return _fold(FuncExpr(t.TEXTOID, name="text", impl=fn, args=[e], location=e.location))
 
 
 def _fold(expr: FuncExpr) -> Expr:

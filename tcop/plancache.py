@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from pglast import keywords
+
 from catalog import pg_type as t
 from utils.adt import datatypes as dt
 from utils.elog import PgError
@@ -46,6 +48,8 @@ INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 CACHE_SIZE = 512
 UNREUSABLE = object()
+_NUM_KEYS = {t.INT4OID: "I4", t.INT8OID: "I8", t.NUMERICOID: "N"}
+_RESERVED = frozenset(k.lower() for k in keywords.RESERVED_KEYWORDS)
 
 
 def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
@@ -57,6 +61,8 @@ def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
     values: list[Any] = []
     types: list[int] = []
     prev_kind = ""
+    unary_minus = False
+    minus_at = 0
     match = _TOKEN.match
     while pos < n:
         m = match(query, pos)
@@ -79,26 +85,30 @@ def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
         elif kind == "num":
             if end < n and (query[end].isalpha() or query[end] == "_"):
                 return None
+            negative = False
+            # '-3::text' is -(3::text): the grammar folds the minus only into a bare
+            # constant.
+            binds_tighter = query.startswith(("::", "[", "."), end) or \
+                query[end:].lstrip().startswith(("::", "["))
+            if key and key[-1] == "-" and unary_minus and not binds_tighter:
+                # The grammar folds a unary minus into the constant (-2147483648 is
+                # an int4): do the same, so the parameter has the literal's type.
+                negative = True
+                key.pop()
+                del out[minus_at:]
             if "." in text or "e" in text or "E" in text:
-                values.append(Decimal(text))
-                types.append(t.NUMERICOID)
-                key.append("N")
+                value: Any = Decimal(text)
+                ty = t.NUMERICOID
             else:
-                v = int(text)
-                if v <= INT4_MAX:
-                    types.append(t.INT4OID)
-                    key.append("I4")
-                elif v <= INT8_MAX:
-                    types.append(t.INT8OID)
-                    key.append("I8")
-                else:
-                    values.append(Decimal(text))
-                    types.append(t.NUMERICOID)
-                    key.append("N")
-                    out.append(f"${len(values)}")
-                    prev_kind, pos = kind, end
-                    continue
-                values.append(v)
+                value = int(text)
+                signed = -value if negative else value
+                ty = (t.INT4OID if -INT4_MAX - 1 <= signed <= INT4_MAX else
+                      t.INT8OID if -INT8_MAX - 1 <= signed <= INT8_MAX else t.NUMERICOID)
+                if ty == t.NUMERICOID:
+                    value = Decimal(text)
+            values.append(-value if negative else value)
+            types.append(ty)
+            key.append(_NUM_KEYS[ty])
             out.append(f"${len(values)}")
         else:
             if kind == "op" and text in ("-", "/") and query[end:end + 1] in ("-", "*"):
@@ -107,6 +117,13 @@ def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
                 return None  # several statements
             if not key and (kind != "word" or text.lower() not in _ELIGIBLE):
                 return None
+            if kind == "op" and text == "-":
+                # Unary when it cannot end an operand: after an operator or
+                # punctuation other than ')', or after a reserved keyword.
+                prev = key[-1] if key else ""
+                unary_minus = (prev_kind == "op" and prev not in (")", "]")) or (
+                    prev_kind == "word" and prev.lower() in _RESERVED)
+                minus_at = len(out)
             key.append(text)
             out.append(text)
         prev_kind = kind

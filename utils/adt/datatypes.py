@@ -185,16 +185,18 @@ def _timestamp_in(oid: int) -> Callable[[str], int]:
             return local_to_timestamptz(day) if with_tz else day
         m = _TS_RE.fullmatch(text)
         if m is None:
-            raise invalid_input(oid, text)
+            raise PgError("22007", f'invalid input syntax for type {_DATETIME_NAMES[oid]}: '
+                                   f'"{text}"')
         year, mon, day, hh, mi, ss, frac, tz, bc = m.groups()
         try:
             dt = datetime(int(year), int(mon), int(day), int(hh or 0), int(mi or 0),
                           int(ss or 0), int((frac or "0").ljust(6, "0")))
         except ValueError:
-            if int(mon) > 12 or int(mon) < 1:
-                raise PgError("22008", f'date/time field value out of range: "{text}"') \
-                    from None
-            raise PgError("22008", f'date/time field value out of range: "{text}"') from None
+            # A month field out of range may be a day in another DateStyle order.
+            hint = ('Perhaps you need a different "datestyle" setting.'
+                    if not 1 <= int(mon) <= 12 else None)
+            raise PgError("22008", f'date/time field value out of range: "{text}"',
+                          hint=hint) from None
         if bc:
             raise PgError("0A000", "BC timestamps are not supported")
         usecs = _datetime_usecs(dt)
@@ -204,6 +206,10 @@ def _timestamp_in(oid: int) -> Callable[[str], int]:
             return local_to_timestamptz(usecs)
         return usecs - _offset_seconds(tz) * USECS_PER_SEC
     return timestamp_in
+
+
+# The names datetime.c's DateTimeParseError uses.
+_DATETIME_NAMES = {t.TIMESTAMPOID: "timestamp", t.TIMESTAMPTZOID: "timestamp with time zone"}
 
 
 def _offset_seconds(tz: str) -> int:

@@ -114,7 +114,13 @@ def _set_config(s: Any, name: str | None, value: str | None,
 
 def _pg_sleep(s: Any, seconds: float) -> None:
     if seconds > 0:
-        s.sleep(seconds)
+        from utils import backend_status
+
+        backend_status.wait_start(backend_status.WAIT_EVENT_PG_SLEEP)  # Timeout / PgSleep
+        try:
+            s.sleep(seconds)
+        finally:
+            backend_status.wait_end()
 
 
 def _length(v: str) -> int:

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, DivisionByZero, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from catalog import pg_type as t
@@ -87,20 +87,33 @@ def _float_ops(oid: int) -> dict[str, Callable[[float, float], float]]:
             "-": lambda a, b: _float_check(a - b, a, b), "*": mul, "/": div}
 
 
+def _weight_and_first_digit(d: Decimal) -> tuple[int, int]:
+    """The base-10000 weight and first digit of a numeric, as PostgreSQL stores it."""
+    if not d:
+        return 0, 0
+    d = abs(d)
+    weight = d.adjusted() // 4
+    return weight, int(d.scaleb(-4 * weight))
+
+
+def _dscale(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return max(-exp, 0) if isinstance(exp, int) else 0
+
+
 def _numeric_div(a: Decimal, b: Decimal) -> Decimal:
+    """numeric_div with select_div_scale's result scale: at least 16 significant
+    digits, and no fewer decimals than either input; rounded half away from zero."""
     if b == 0:
         raise _division_by_zero()
-    try:
+    w1, d1 = _weight_and_first_digit(a)
+    w2, d2 = _weight_and_first_digit(b)
+    qweight = w1 - w2 - (1 if d1 < d2 else 0)
+    scale = min(max(16 - qweight * 4, _dscale(a), _dscale(b), 0), 1000)
+    with localcontext() as ctx:
+        ctx.prec = max(40, scale + (qweight + 1) * 4 + 10)
         q = a / b
-    except (DivisionByZero, InvalidOperation):
-        raise _division_by_zero() from None
-    # select_div_scale: at least 16 significant digits, at least the inputs' scales.
-    exp_a = -a.as_tuple().exponent if isinstance(a.as_tuple().exponent, int) else 0
-    exp_b = -b.as_tuple().exponent if isinstance(b.as_tuple().exponent, int) else 0
-    weight = q.adjusted() if q else 0
-    scale = max(16 - weight - 1, exp_a, exp_b, 0)
-    scale = min(scale, 1000)
-    return q.quantize(Decimal(1).scaleb(-scale))
+        return q.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
 def _numeric_mod(a: Decimal, b: Decimal) -> Decimal:
@@ -211,13 +224,17 @@ _LIKE_OPS = {"~~": (False, False), "!~~": (True, False), "~~*": (False, True),
 
 def resolve_binary(name: str, ltype: int, rtype: int) -> Operator:
     """The operator ``name`` for these argument types (oper() + make_op)."""
-    lt, rt = _unknown_as(ltype, rtype)
     kind = _COMPARISONS.get(name)
     if name == "||":
+        # textcat for strings; an unknown literal next to a non-string is text
+        # (anynonarray || text), not the other side's type.
+        lt = t.TEXTOID if ltype == t.UNKNOWNOID else ltype
+        rt = t.TEXTOID if rtype == t.UNKNOWNOID else rtype
         # textcat, or anynonarray || text / text || anynonarray (via text output).
         if lt in _STRINGS or rt in _STRINGS:
             return Operator(name, t.TEXTOID, t.TEXTOID, t.TEXTOID, lambda a, b: a + b)
         raise _no_operator(name, ltype, rtype)
+    lt, rt = _unknown_as(ltype, rtype)
     if name in _LIKE_OPS:
         if lt in _STRINGS and rt in _STRINGS:
             neg, ci = _LIKE_OPS[name]
