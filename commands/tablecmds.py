@@ -11,7 +11,8 @@ those calls with PostgreSQL's checks, locks and messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,8 +247,31 @@ def _add_index_constraint(heap_oid: int, relname: str, colnames: list[str], keys
             conname = namespace.choose_relation_name(relname, None, "pkey", nsp)
         else:
             conname = namespace.choose_relation_name(relname, "_".join(keys), "key", nsp)
-    return index.index_create(heap_oid, conname, attnums, unique=True, primary=primary,
-                              constraint=True)
+    with _index_build_errors(heap_oid, conname):
+        return index.index_create(heap_oid, conname, attnums, unique=True, primary=primary,
+                                  constraint=True)
+
+
+@contextmanager
+def _index_build_errors(heap_oid: int, index_name: str) -> Iterator[None]:
+    """A unique index build's 23505 names schema, table and constraint, as
+    PostgreSQL's does."""
+    try:
+        yield
+    except PgError as err:
+        if err.sqlstate == "23505" and err.table_name is None:
+            from utils import relcache
+
+            rel = relcache.relation_open(heap_oid, 1)
+            err.schema_name, err.table_name = _schema_name(rel), rel.relname
+            err.constraint_name = index_name
+        raise
+
+
+def _schema_name(rel: Any) -> str:
+    from catalog import namespace
+
+    return namespace.get_namespace_name(rel.relnamespace) or ""
 
 
 # =============================================================================================
@@ -292,8 +316,9 @@ def create_index(body: dict[str, Any]) -> Runner:
                 elog.notice(f'relation "{name}" already exists, skipping', sqlstate="42P07")
                 return [], "CREATE INDEX"
             raise PgError("42P07", f'relation "{name}" already exists')
-        index.index_create(rel.oid, name, attnums, unique=bool(body.get("unique")),
-                           primary=False, constraint=False)
+        with _index_build_errors(rel.oid, name):
+            index.index_create(rel.oid, name, attnums, unique=bool(body.get("unique")),
+                               primary=False, constraint=False)
         return [], "CREATE INDEX"
     return run
 
@@ -319,11 +344,15 @@ def alter_table(body: dict[str, Any]) -> Runner:
             keys = _names(con.get("keys", []))
             primary = con["contype"] == "CONSTR_PRIMARY"
             rel = relcache.relation_open(rel.oid, ACCESS_EXCLUSIVE)
+            colnames = [a.attname for a in rel.desc.attrs if not a.attisdropped]
+            for k in keys:
+                if k not in colnames:
+                    raise PgError("42703", f'column "{k}" of relation "{rel.relname}" does '
+                                           "not exist")
             if primary and any(relcache.relation_open(i, 1).index.indisprimary
                                for i in rel.index_oids):
                 raise PgError("42P16", f'multiple primary keys for table "{rel.relname}" are '
                                        "not allowed")
-            colnames = [a.attname for a in rel.desc.attrs if not a.attisdropped]
             if primary:
                 _set_not_null(rel, keys, colnames)
             _add_index_constraint(rel.oid, rel.relname, colnames, keys, primary,
@@ -350,8 +379,11 @@ def _set_not_null(rel: Any, keys: list[str], colnames: list[str]) -> None:
     for _, values in heapam.heap_scan(rel, snapmgr.get_latest_snapshot()):
         for i in todo:
             if values[i] is None:
-                raise PgError("23502", f'column "{colnames[i]}" of relation "{rel.relname}" '
+                err = PgError("23502", f'column "{colnames[i]}" of relation "{rel.relname}" '
                                        "contains null values")
+                err.schema_name = _schema_name(rel)
+                err.table_name, err.column_name = rel.relname, colnames[i]
+                raise err
     heap.set_attnotnull(rel.oid, [attrs[i].attnum for i in todo])
 
 
@@ -388,7 +420,10 @@ def drop(body: dict[str, Any]) -> Runner:
                 if missing_ok:
                     elog.notice(f'{what} "{shown}" does not exist, skipping')
                     continue
-                raise PgError("42P01", f'{what} "{shown}" does not exist')
+                # DROP INDEX of a missing index is undefined_object, the others
+                # undefined_table (RemoveRelations' dropmsgstringarray).
+                raise PgError("42704" if relkind == "i" else "42P01",
+                              f'{what} "{shown}" does not exist')
             if rel.relkind != relkind:
                 hint = {"r": "DROP TABLE", "i": "DROP INDEX", "S": "DROP SEQUENCE",
                         "v": "DROP VIEW"}.get(rel.relkind)

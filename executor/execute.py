@@ -118,7 +118,9 @@ def _plan_modify(q: analyze.Query, ps: ParseState) -> ModifyTable:
     rel = rte.relation
     target = ResultRelation.open(rel)
     returning = [compile_expr(te.expr) for te in q.returning]
-    defaults = _default_fns(rel, rte)
+    # Defaults are compiled only where they can be used (INSERT, SET col = DEFAULT).
+    needs_defaults = q.command == "insert" or any(e is None for _, e in q.update_set)
+    defaults = _default_fns(rel, rte) if needs_defaults else {}
     natts = target.natts
     if q.command == "insert":
         cols = q.insert_columns

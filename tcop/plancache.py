@@ -48,6 +48,8 @@ INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 CACHE_SIZE = 512
 UNREUSABLE = object()
+_END_OF_BY_LIST = frozenset({"limit", "offset", "having", "fetch", "for", "window", "union",
+                             "intersect", "except", "returning"})
 _NUM_KEYS = {t.INT4OID: "I4", t.INT8OID: "I8", t.NUMERICOID: "N"}
 _RESERVED = frozenset(k.lower() for k in keywords.RESERVED_KEYWORDS)
 
@@ -63,6 +65,7 @@ def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
     prev_kind = ""
     unary_minus = False
     minus_at = 0
+    in_by_list = False
     match = _TOKEN.match
     while pos < n:
         m = match(query, pos)
@@ -85,6 +88,12 @@ def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
         elif kind == "num":
             if end < n and (query[end].isalpha() or query[end] == "_"):
                 return None
+            if in_by_list and key and key[-1].lower() in ("by", ","):
+                # ORDER BY 2 / GROUP BY 1 name output columns: not a value.
+                key.append(text)
+                out.append(text)
+                prev_kind, pos = kind, end
+                continue
             negative = False
             # '-3::text' is -(3::text): the grammar folds the minus only into a bare
             # constant.
@@ -117,6 +126,14 @@ def parameterize(query: str) -> tuple[tuple, str, list[Any], list[int]] | None:
                 return None  # several statements
             if not key and (kind != "word" or text.lower() not in _ELIGIBLE):
                 return None
+            if kind == "word":
+                low = text.lower()
+                if low == "by":
+                    in_by_list = True
+                elif low in _END_OF_BY_LIST:
+                    in_by_list = False
+            elif text in (")", ";"):
+                in_by_list = False
             if kind == "op" and text == "-":
                 # Unary when it cannot end an operand: after an operator or
                 # punctuation other than ')', or after a reserved keyword.
