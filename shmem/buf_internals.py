@@ -226,5 +226,22 @@ _unpack_tag = DESC_TAG.unpack_from
 _EMPTY_DESC = memoryview(bytes(DESC_SIZE)).cast("i")
 
 
+# The handles built by the process that initialised the segment (the postmaster):
+# they only wrap shared memory and inherited semaphores, so forked children reuse
+# them instead of building NBuffers lock and condition-variable objects each.
+_built: tuple[ShmemSegment, BufferDescriptors] | None = None
+
+
 def shmem_init(seg: ShmemSegment, settings) -> None:
-    BufferDescriptors(seg, settings.get("shared_buffers")).init()
+    global _built
+    descs = BufferDescriptors(seg, settings.get("shared_buffers"))
+    descs.init()
+    _built = (seg, descs)
+
+
+def buffer_descriptors(seg: ShmemSegment, nbuffers: int) -> BufferDescriptors:
+    """The descriptor handles for ``seg``: inherited from the postmaster when it
+    built them for this very segment, else built now."""
+    if _built is not None and _built[0] is seg and _built[1].nbuffers == nbuffers:
+        return _built[1]
+    return BufferDescriptors(seg, nbuffers)

@@ -100,6 +100,7 @@ from shmem.buf_internals import (
     MAIN_FORKNUM,
     W_STATE,
     BufferDescriptors,
+    buffer_descriptors,
 )
 from shmem.buf_table import HASH_MASK, BufTable, buf_table_hash_code
 from shmem.condition_variable import (
@@ -136,6 +137,9 @@ _DESC_TAG = DESC_TAG
 
 # Called with a page LSN before a permanent page is written (XLogFlush).
 xlog_flush_hook: Callable[[int], None] | None = None
+# trace_probes (set by access.xlogcheckpoint's assign hook): a disabled probe
+# costs one global test.
+probes_enabled = False
 
 
 class _Pool:
@@ -150,7 +154,7 @@ class _Pool:
     def __init__(self, seg: ShmemSegment, settings) -> None:
         n = settings.get("shared_buffers")
         self.nbuffers = n
-        self.descs = BufferDescriptors(seg, n)
+        self.descs = buffer_descriptors(seg, n)
         self.table = BufTable(seg, n)
         self.strategy = freelist.Strategy(seg, self.descs)
         self.partition_locks = [buffer_mapping_lock(i) for i in range(NUM_BUFFER_PARTITIONS)]
@@ -421,10 +425,14 @@ def _buffer_alloc(p: _Pool, tag: tuple, hashcode: int, permanent: bool) -> tuple
             if not lwlock_conditional_acquire(content, LW_SHARED):
                 _unpin_buffer(p, buf_id)
                 continue
+            if probes_enabled:  # PostgreSQL passes the block being read, not the victim's
+                _trace_probe("buffer__write__dirty__start", tag)
             try:
                 flush_buffer(buf_id)
             finally:
                 lwlock_release(content)
+            if probes_enabled:
+                _trace_probe("buffer__write__dirty__done", tag)
         old_valid = bool(state & BM_TAG_VALID)
         old_tag = descs.tag(buf_id) if old_valid else None
         if old_valid:
@@ -554,6 +562,8 @@ def flush_buffer(buf_id: int) -> bool:
     descs = p.descs
     try:
         tag = descs.tag(buf_id)
+        if probes_enabled:
+            _trace_probe("buffer__flush__start", tag)
         page = descs.pages[buf_id]
         state = descs.lock_buf_hdr(buf_id)
         lsn = bufpage.page_get_lsn(page)
@@ -567,11 +577,21 @@ def flush_buffer(buf_id: int) -> bool:
         if t0:
             pgstat.io.write_time_us += (time.perf_counter_ns() - t0) / 1000
         pgstat.io.written += 1
+        if probes_enabled:
+            _trace_probe("buffer__flush__done", tag)
     except BaseException:
         _abort_buffer_io(p)
         raise
     _terminate_buffer_io(p, buf_id, True, 0)
     return True
+
+
+def _trace_probe(name: str, tag: tuple[int, int, int, int, int]) -> None:
+    """A buffer probe with PostgreSQL's arguments: fork, block, spc, db, rel."""
+    from access.xlogcheckpoint import trace_probe  # imports this module
+
+    spc, db, rel, fork, blk = tag
+    trace_probe(name, forkNum=fork, blockNum=blk, spcNode=spc, dbNode=db, relNode=rel)
 
 
 def flush_one_buffer(buffer: int) -> None:
