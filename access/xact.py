@@ -39,9 +39,86 @@ _XACT_TIME = struct.Struct("<q")
 class _State:
     xid = 0  # the current transaction's xid (0: none assigned yet)
     settings = None
+    cid = 0  # currentCommandId
+    cid_used = False  # currentCommandIdUsed
+    generation = 0  # transactions ended so far in this process (snapmgr keys on it)
 
 
 _st = _State()
+
+# CommandId (c.h): commands of a transaction are numbered from FirstCommandId.
+FirstCommandId = 0
+InvalidCommandId = 0xFFFFFFFF
+
+# The lock manager, when this process has one (backends; not the startup process).
+_lmgr = None
+_lock = None
+
+
+def attach_lock_manager() -> None:
+    """Called once the process has joined the lock manager (procs/postinit)."""
+    global _lmgr, _lock
+    from storage.lmgr import lmgr, lock
+
+    _lmgr, _lock = lmgr, lock
+
+
+# RegisterXactCallback: functions called as fn(is_commit) once a transaction has
+# ended (after it left the ProcArray): combo command ids, snapshots.
+_xact_callbacks: list = []
+
+
+def register_xact_callback(fn) -> None:
+    """RegisterXactCallback: ``fn(is_commit)`` runs at the end of every transaction."""
+    if fn not in _xact_callbacks:
+        _xact_callbacks.append(fn)
+
+
+def _at_eoxact(is_commit: bool) -> None:
+    """The per-transaction state every transaction starts afresh with
+    (StartTransaction's currentCommandId reset, AtEOXact_* callbacks)."""
+    _st.cid = FirstCommandId
+    _st.cid_used = False
+    _st.generation += 1
+    try:
+        for fn in _xact_callbacks:
+            fn(is_commit)
+    finally:
+        # Last, as ResourceOwnerRelease: waiters wake to a transaction that has
+        # ended everywhere (pg_xact, ProcArray, catalog invalidation).
+        if _lock is not None:
+            _lock.lock_release_all()
+
+
+def get_current_command_id(used: bool = False) -> int:
+    """GetCurrentCommandId: the command id of the running command; ``used`` says
+    the caller stamps it into tuples (so command_counter_increment must advance)."""
+    if used:
+        _st.cid_used = True
+    return _st.cid
+
+
+def command_counter_increment() -> None:
+    """CommandCounterIncrement: make the changes of the command so far visible to
+    the next one (only if the command stamped its id into something)."""
+    if _st.cid_used:
+        cid = _st.cid + 1
+        if cid >= InvalidCommandId:
+            from utils.elog import PgError
+
+            raise PgError("54000", "cannot have more than 2^32-2 commands in a transaction")
+        _st.cid = cid
+        _st.cid_used = False
+
+
+def transaction_id_is_current_transaction_id(xid: int) -> bool:
+    """TransactionIdIsCurrentTransactionId (no subtransactions here)."""
+    return xid == _st.xid and xid >= 3
+
+
+def transaction_generation() -> int:
+    """How many transactions this process has ended: a key for per-transaction caches."""
+    return _st.generation
 
 
 def configure(settings) -> None:
@@ -56,7 +133,10 @@ def get_current_transaction_id_if_any() -> int:
 def get_current_transaction_id() -> int:
     """GetCurrentTransactionId: assign an xid on first use (AssignTransactionId)."""
     if not _st.xid:
-        _st.xid = transam.get_new_transaction_id()
+        _st.xid = xid = transam.get_new_transaction_id()
+        if _lmgr is not None:
+            # Others wait for this transaction by waiting for this lock (XactLockTableWait).
+            _lmgr.xact_lock_table_insert(xid)
     return _st.xid
 
 
@@ -83,6 +163,7 @@ def commit_transaction() -> int:
     xid = _st.xid
     if not xid:
         procarray.proc_array_end_transaction(0)
+        _at_eoxact(True)
         return 0
     _delay_checkpoint(True)
     try:
@@ -98,6 +179,7 @@ def commit_transaction() -> int:
         _delay_checkpoint(False)
     _st.xid = 0
     procarray.proc_array_end_transaction(xid)
+    _at_eoxact(True)
     return end
 
 
@@ -106,6 +188,7 @@ def abort_transaction() -> None:
     xid = _st.xid
     if not xid:
         procarray.proc_array_end_transaction(0)
+        _at_eoxact(False)
         return
     _st.xid = 0
     try:
@@ -115,6 +198,7 @@ def abort_transaction() -> None:
         transam.transaction_id_abort_tree(xid)
     finally:
         procarray.proc_array_end_transaction(xid)
+        _at_eoxact(False)
 
 
 def xact_redo(record) -> None:

@@ -50,6 +50,18 @@ def register_redo(rmid: int, fn: Callable[[object], None]) -> None:
 register_redo(xi.RM_CLOG_ID, clog.clog_redo)
 register_redo(xi.RM_XACT_ID, xact.xact_redo)
 
+# The resource managers that register their redo routine when imported (RmgrTable).
+RMGR_MODULES = ("access.heapam_xlog", "access.nbtree.nbtxlog", "catalog.storage",
+                "commands.dbcommands", "commands.sequence")
+
+
+def load_resource_managers() -> None:
+    """Import every resource manager, so each record type found in WAL has its redo."""
+    import importlib
+
+    for name in RMGR_MODULES:
+        importlib.import_module(name)
+
 
 def _when(t: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
@@ -145,6 +157,7 @@ def _cpu_usage(start_ru: resource.struct_rusage, start: float) -> str:
 
 def startup_xlog(datadir: str, settings) -> None:
     """StartupXLOG: report how the cluster was left, recover if needed, open WAL."""
+    load_resource_managers()
     cf = read_control_file(datadir)
     _report_state(cf)
     geom = xlog.geometry()

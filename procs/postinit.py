@@ -15,6 +15,7 @@ from procs import checkpointer
 from shmem import lwlock
 from shmem.proc import BackendType, ProcArray
 from storage import bufmgr
+from storage.lmgr import lock
 from utils import elog, pgstat
 
 
@@ -27,7 +28,14 @@ def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = 
     else:
         procs.claim_aux(btype)
     lwlock.init_proc(procs)
+    lock.attach(segment, settings, procs)  # heavyweight locks: needs the LWLocks
+    from access import xact
+
+    xact.attach_lock_manager()  # transaction locks taken and released by xact
     pgstat.attach(segment, settings, procs, btype)
+    from utils import backend_status
+
+    backend_status.attach(segment, settings, procs, btype)  # pg_stat_activity's slot
     bufmgr.init_buffer_pool_access(segment, settings)
     from storage import fd
 
@@ -51,5 +59,6 @@ def proc_kill(procs: ProcArray) -> None:
         elog.ereport(elog.PANIC, "process exited while holding an LWLock")
         os._exit(2)
     pgstat.pgstat_flush_at_exit()
+    lock.proc_exit()  # release heavyweight locks, waking their waiters
     lwlock.proc_exit()
     procs.release()

@@ -255,7 +255,8 @@ _INPUT: dict[int, Callable[[str], Any]] = {
     t.TIMESTAMPTZOID: _timestamp_in(t.TIMESTAMPTZOID),
 }
 for _oid in INT_RANGE:
-    _INPUT[_oid] = _int_in(_oid)
+    if _oid not in (t.REGCLASSOID, t.REGTYPEOID, t.REGNAMESPACEOID, t.REGPROCOID):
+        _INPUT[_oid] = _int_in(_oid)
 
 
 def input_function(oid: int) -> Callable[[str], Any]:
@@ -264,6 +265,10 @@ def input_function(oid: int) -> Callable[[str], Any]:
     if fn is None:
         if oid == t.PG_LSNOID:
             return _pg_lsn_in
+        if oid == t.REGCLASSOID:
+            from catalog import namespace
+
+            return namespace.regclass_in
         raise PgError("0A000", f"input of type {type_name(oid)} is not supported yet")
     return fn
 
@@ -326,16 +331,54 @@ def numeric_out(v: Decimal) -> str:
     return format(v, "f")
 
 
+def _date_style() -> tuple[str, str]:
+    """DateStyle as (output style, field order): ISO/SQL/Postgres/German, MDY/DMY/YMD."""
+    from utils import session as sess
+
+    text = "ISO, MDY"
+    if sess.settings is not None:
+        try:
+            text = str(sess.settings.get("DateStyle"))
+        except Exception:  # settings without the parameter: tools
+            pass
+    style, order = "ISO", "MDY"
+    for part in text.replace(" ", "").upper().split(","):
+        if part in ("ISO", "SQL", "POSTGRES", "GERMAN"):
+            style = part
+        elif part in ("MDY", "DMY", "YMD", "US", "EURO", "EUROPEAN", "NONEURO"):
+            order = {"US": "MDY", "NONEURO": "MDY", "EURO": "DMY",
+                     "EUROPEAN": "DMY"}.get(part, part)
+    return style, order
+
+
+def _format_datetime(dt: datetime, zone_suffix: str | None, offset: int | None) -> str:
+    """EncodeDateTime: the date and time in the session's DateStyle."""
+    style, order = _date_style()
+    frac = f".{dt.microsecond:06d}".rstrip("0") if dt.microsecond else ""
+    clock = dt.strftime("%H:%M:%S") + frac
+    if style == "ISO":
+        s = dt.strftime("%Y-%m-%d ") + clock
+        if offset is not None:
+            sign = "-" if offset < 0 else "+"
+            off = abs(offset)
+            s += f"{sign}{off // 3600:02d}" + (f":{off % 3600 // 60:02d}" if off % 3600 else "")
+        return s
+    if style == "GERMAN":
+        s = dt.strftime("%d.%m.%Y ") + clock
+    elif style == "SQL":
+        s = dt.strftime("%d/%m/%Y " if order == "DMY" else "%m/%d/%Y ") + clock
+    else:  # Postgres
+        day_month = "%d %b" if order == "DMY" else "%b %d"
+        s = dt.strftime(f"%a {day_month} ") + clock + dt.strftime(" %Y")
+    return s + (f" {zone_suffix}" if zone_suffix else "")
+
+
 def timestamp_out(usecs: int) -> str:
     if usecs == DT_NOEND:
         return "infinity"
     if usecs == DT_NOBEGIN:
         return "-infinity"
-    dt = POSTGRES_EPOCH + timedelta(microseconds=usecs)
-    s = dt.strftime("%Y-%m-%d %H:%M:%S")
-    if dt.microsecond:
-        s += f".{dt.microsecond:06d}".rstrip("0")
-    return s
+    return _format_datetime(POSTGRES_EPOCH + timedelta(microseconds=usecs), None, None)
 
 
 def timestamptz_out(usecs: int) -> str:
@@ -343,16 +386,16 @@ def timestamptz_out(usecs: int) -> str:
         return timestamp_out(usecs)
     zone = session_timezone()
     dt = (POSTGRES_EPOCH_TZ + timedelta(microseconds=usecs)).astimezone(zone)
-    s = dt.strftime("%Y-%m-%d %H:%M:%S")
-    if dt.microsecond:
-        s += f".{dt.microsecond:06d}".rstrip("0")
     off = int((dt.utcoffset() or timedelta(0)).total_seconds())
-    sign = "-" if off < 0 else "+"
-    off = abs(off)
-    s += f"{sign}{off // 3600:02d}"
-    if off % 3600:
-        s += f":{off % 3600 // 60:02d}"
-    return s
+    return _format_datetime(dt, dt.tzname() or "UTC", off)
+
+
+def _regclass_out(oid: int) -> str:
+    """regclassout: the relation's name (the number if there is none)."""
+    from utils import relcache
+
+    rel = relcache.try_relation_open(oid, 0)
+    return rel.relname if rel is not None else str(oid)
 
 
 def pg_lsn_out(v: int) -> str:
@@ -400,6 +443,8 @@ def output_function(oid: int) -> Callable[[Any], str]:
         return lambda v: " ".join(map(str, v))
     if oid == t.TIDOID:
         return lambda v: f"({v[0]},{v[1]})"
+    if oid == t.REGCLASSOID:
+        return _regclass_out
     info = t.TYPES.get(oid)
     if info is not None and info.typelem:
         return _array_out(output_function(info.typelem))

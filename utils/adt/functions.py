@@ -174,6 +174,14 @@ def _pg_terminate_backend(s: Any, pid: int, timeout: int = 0) -> bool:
     return backend_signals.signal_backend(s, pid, terminate=True)
 
 
+def _sequence(name: str) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        from commands import sequence
+
+        return getattr(sequence, name)(*args)
+    return call
+
+
 _TS = t.TIMESTAMPTZOID
 _F = Function
 
@@ -236,6 +244,12 @@ FUNCTIONS: dict[str, list[Function]] = {
                              _F((t.INT4OID, t.INT8OID), t.BOOLOID, _pg_terminate_backend,
                                 volatile=True, needs_session=True)],
     "pg_postmaster_start_time": [_F((), _TS, lambda: _postmaster_start())],
+    "nextval": [_F((t.REGCLASSOID,), t.INT8OID, _sequence("nextval"), volatile=True)],
+    "currval": [_F((t.REGCLASSOID,), t.INT8OID, _sequence("currval"), volatile=True)],
+    "lastval": [_F((), t.INT8OID, _sequence("lastval"), volatile=True)],
+    "setval": [_F((t.REGCLASSOID, t.INT8OID), t.INT8OID, _sequence("setval"), volatile=True),
+               _F((t.REGCLASSOID, t.INT8OID, t.BOOLOID), t.INT8OID, _sequence("setval"),
+                  volatile=True)],
 }
 
 
