@@ -57,6 +57,7 @@ from shmem.lwlock import (
     lwlock_release,
 )
 from shmem.segment import ShmemSegment
+from storage import sync
 from utils import elog
 
 # Status values (XidStatus).
@@ -140,8 +141,7 @@ def clog_shmem_buffers(settings) -> int:
 
 
 def shmem_requests(settings) -> list[tuple[str, int]]:
-    return [(REGION, slru.shmem_size(clog_shmem_buffers(settings), CLOG_LSNS_PER_PAGE,
-                                     CLOG_MAX_SEGMENTS))]
+    return [(REGION, slru.shmem_size(clog_shmem_buffers(settings), CLOG_LSNS_PER_PAGE))]
 
 
 def num_semaphores(settings) -> int:
@@ -151,8 +151,8 @@ def num_semaphores(settings) -> int:
 def _make_ctl(seg: ShmemSegment, settings) -> SlruCtl:
     return SlruCtl(seg, REGION, clog_shmem_buffers(settings), CLOG_LSNS_PER_PAGE,
                    get_named_lwlock("XactSLRULock"), DIRECTORY, LWTRANCHE_XACT_BUFFER,
-                   clog_page_precedes, max_segments=CLOG_MAX_SEGMENTS,
-                   lock_id_base=_LOCK_ID_BASE, wal_flush=_wal_flush)
+                   clog_page_precedes, lock_id_base=_LOCK_ID_BASE, wal_flush=_wal_flush,
+                   sync_handler=sync.SYNC_HANDLER_CLOG)
 
 
 def shmem_init(seg: ShmemSegment, settings) -> None:
@@ -382,8 +382,18 @@ def trim_clog(next_xid: int) -> None:
 
 
 def check_point_clog() -> None:
-    """CheckPointCLOG: write every dirty page, fsync what was written."""
+    """CheckPointCLOG: write every dirty page; the segments are fsynced by the
+    checkpoint's process_sync_requests, through the sync requests the writes
+    registered (clog_sync_filetag)."""
     ctl().write_all(True)
+
+
+def clog_sync_filetag(tag: sync.FileTag) -> str:
+    """clogsyncfiletag: syncsw[SYNC_HANDLER_CLOG]'s fsync of one pg_xact segment."""
+    return ctl().sync_file_tag(tag)
+
+
+sync.register_sync_handler(sync.SYNC_HANDLER_CLOG, sync.SyncOps(clog_sync_filetag))
 
 
 def extend_clog(newest_xact: int) -> None:

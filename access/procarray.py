@@ -62,13 +62,17 @@ class Snapshot:
     are running. The taking process's own xid is never in ``xip``: the caller
     knows its own transaction (TransactionIdIsCurrentTransactionId)."""
 
-    __slots__ = ("xmin", "xmax", "xip", "xip_set")
+    __slots__ = ("xmin", "xmax", "xip", "xip_set", "curcid")
+    # SnapshotType (snapshot.h): utils/snapmgr.py's special snapshots (SnapshotAny,
+    # SnapshotSelf, SnapshotDirty) carry other kinds; heapam_visibility dispatches on it.
+    kind = 0  # KIND_MVCC
 
-    def __init__(self, xmin: int, xmax: int, xip: list[int]) -> None:
+    def __init__(self, xmin: int, xmax: int, xip: list[int], curcid: int = 0) -> None:
         self.xmin = xmin
         self.xmax = xmax
         self.xip = xip
         self.xip_set = frozenset(xip)
+        self.curcid = curcid  # commands of this transaction before curcid are visible
 
     def __repr__(self) -> str:
         return f"Snapshot(xmin={self.xmin}, xmax={self.xmax}, xip={self.xip})"
@@ -154,6 +158,14 @@ def my_xmin() -> int:
     if _st.my_xmin_word < 0:
         return 0
     return _st.words[_st.my_xmin_word]  # type: ignore[index]
+
+
+def set_my_xmin(xmin: int) -> None:
+    """MyProc->xmin = xmin (SnapshotResetXmin: the oldest snapshot this process
+    still uses, 0 for none). Only ever moves forward or to 0 while a snapshot is
+    taken under ProcArrayLock, so a plain uint32 store is enough."""
+    if _st.my_xmin_word >= 0:
+        _st.words[_st.my_xmin_word] = xmin  # type: ignore[index]
 
 
 def _xids() -> list[int]:

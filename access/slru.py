@@ -49,18 +49,18 @@ into a write that flushed too little WAL.
 
 Durability
 ----------
-Every completed write sets its segment's byte in a shared "needs fsync" array
-(one byte per possible segment, a single store, so no lock is needed).
-``write_all`` (the checkpoint) writes every dirty page, then for each flagged
-segment clears the flag *before* fsyncing the file: a write that completed
-before the clear is covered by this fsync, one that flags after it is left
-for the next checkpoint. Then the directory is fsynced, for new files.
+As in PostgreSQL 14+, an SLRU with a sync handler (pg_xact: SYNC_HANDLER_CLOG)
+never fsyncs on its own account: every completed write registers a sync
+request for its segment (FileTag: the handler and the segment number) through
+storage.sync, which forwards it to the checkpointer's queue like a relation
+write. If the queue is full even after compaction, the writer fsyncs the
+segment itself. ``write_all`` (CheckPointCLOG) writes every dirty page and
+fsyncs the directory, for new files; the checkpoint's process_sync_requests
+then fsyncs the segments (``sync_file_tag``). Removing a segment first sends
+a FORGET request, so the checkpointer does not try to sync a vanished file.
 
 Where tusk differs
 ------------------
-- Segment fsyncs are tracked in that shared byte array and done by whoever
-  runs ``write_all``, instead of PostgreSQL 14+'s sync requests forwarded to
-  the checkpointer (tusk's checkpointer queue is for relations only).
 - An I/O error raises ``PgError`` *after releasing the control lock*
   (PostgreSQL raises holding it and relies on LWLockReleaseAll at abort), so
   callers need no cleanup; a WAL flush failure before a write likewise leaves
@@ -88,7 +88,8 @@ from shmem.lwlock import (
     lwlock_release,
 )
 from shmem.segment import ShmemSegment
-from storage import fd
+from storage import fd, sync
+from storage.relfilenode import RelFileNode
 from utils import elog
 from utils.elog import PgError
 
@@ -109,20 +110,21 @@ SLRU_OPEN_FAILED, SLRU_SEEK_FAILED, SLRU_READ_FAILED, SLRU_WRITE_FAILED, \
 # (access.transam.set_in_recovery). A missing segment then reads as zeroes.
 in_recovery = False
 
+_NO_RNODE = RelFileNode(0, 0, 0)  # an SLRU file tag names only handler and segment
+
 # Header words (int64) of the shared area.
 H_LATEST_PAGE, H_CUR_LRU, H_NUM_SLOTS, H_NLSNS = range(4)
 _HEADER_SIZE = 64
 _LOCK_SIZE = 16
 
 
-def _layout(nslots: int, nlsns: int, max_segments: int) -> tuple[dict[str, int], int]:
+def _layout(nslots: int, nlsns: int) -> tuple[dict[str, int], int]:
     """Offsets of the arrays in the shared area, and its total size."""
     off: dict[str, int] = {}
     pos = _HEADER_SIZE
     for name, size in (("page_number", 4 * nslots), ("page_status", 4 * nslots),
                        ("page_dirty", 4 * nslots), ("lru_count", 8 * nslots),
-                       ("locks", _LOCK_SIZE * nslots), ("group_lsn", 8 * nslots * nlsns),
-                       ("seg_dirty", max_segments)):
+                       ("locks", _LOCK_SIZE * nslots), ("group_lsn", 8 * nslots * nlsns)):
         off[name] = pos
         pos += (size + 63) & ~63
     pos = (pos + BLCKSZ - 1) & ~(BLCKSZ - 1)
@@ -130,9 +132,9 @@ def _layout(nslots: int, nlsns: int, max_segments: int) -> tuple[dict[str, int],
     return off, pos + nslots * BLCKSZ
 
 
-def shmem_size(nslots: int, nlsns: int, max_segments: int) -> int:
+def shmem_size(nslots: int, nlsns: int) -> int:
     """SimpleLruShmemSize."""
-    return _layout(nslots, nlsns, max_segments)[1]
+    return _layout(nslots, nlsns)[1]
 
 
 class SlruStats:
@@ -153,10 +155,10 @@ class SlruCtl:
 
     def __init__(self, seg: ShmemSegment, region: str, nslots: int, nlsns: int,
                  control_lock: LWLock, directory: str, tranche: int,
-                 page_precedes: Callable[[int, int], bool], *, max_segments: int,
+                 page_precedes: Callable[[int, int], bool], *,
                  lock_id_base: int, wal_flush: Callable[[int], None] | None = None,
-                 do_fsync: bool = True) -> None:
-        off, size = _layout(nslots, nlsns, max_segments)
+                 sync_handler: int = sync.SYNC_HANDLER_NONE) -> None:
+        off, size = _layout(nslots, nlsns)
         buf = seg.region(region)
         if len(buf) < size:
             raise ValueError(f"shared memory region {region!r} is too small for its SLRU")
@@ -164,11 +166,10 @@ class SlruCtl:
         self.dir = directory
         self.nslots = nslots
         self.nlsns = nlsns
-        self.max_segments = max_segments
         self.lock = control_lock
         self.page_precedes = page_precedes
         self.wal_flush = wal_flush
-        self.do_fsync = do_fsync
+        self.sync_handler = sync_handler
         self._buf = buf
         self.hdr = buf[0:_HEADER_SIZE].cast("q")
         self.page_number = buf[off["page_number"]:off["page_number"] + 4 * nslots].cast("i")
@@ -176,7 +177,6 @@ class SlruCtl:
         self.page_dirty = buf[off["page_dirty"]:off["page_dirty"] + 4 * nslots].cast("i")
         self.lru_count = buf[off["lru_count"]:off["lru_count"] + 8 * nslots].cast("q")
         self.group_lsn = buf[off["group_lsn"]:off["group_lsn"] + 8 * nslots * nlsns].cast("Q")
-        self.seg_dirty = buf[off["seg_dirty"]:off["seg_dirty"] + max_segments]
         self.bytes = buf[off["pages"]:off["pages"] + nslots * BLCKSZ]
         self.pages = [self.bytes[i * BLCKSZ:(i + 1) * BLCKSZ] for i in range(nslots)]
         self.io_locks = [LWLock(buf, off["locks"] + i * _LOCK_SIZE, lock_id_base + i, tranche)
@@ -195,7 +195,7 @@ class SlruCtl:
 
     def release_views(self) -> None:
         """Drop every view on the segment (so that it can be unmapped)."""
-        for v in (*self.pages, self.bytes, self.seg_dirty, self.group_lsn, self.lru_count,
+        for v in (*self.pages, self.bytes, self.group_lsn, self.lru_count,
                   self.page_dirty, self.page_status, self.page_number, self.hdr):
             v.release()
         self.pages = []
@@ -460,15 +460,21 @@ class SlruCtl:
         except OSError as exc:
             return SLRU_OPEN_FAILED, exc.errno or 0
         try:
-            written = fd.pg_pwrite(f, self.pages[slotno], offset)
-        except OSError as exc:
-            return SLRU_WRITE_FAILED, exc.errno or 0
+            try:
+                written = fd.pg_pwrite(f, self.pages[slotno], offset)
+            except OSError as exc:
+                return SLRU_WRITE_FAILED, exc.errno or 0
+            if written != BLCKSZ:
+                return SLRU_WRITE_FAILED, _errno.ENOSPC  # a short write means disk full
+            if self.sync_handler != sync.SYNC_HANDLER_NONE and \
+                    not sync.register_sync_request(self.file_tag(segno), sync.SYNC_REQUEST):
+                # The checkpointer's queue is full: sync the segment now.
+                try:
+                    fd.pg_fsync(f, path)
+                except fd.DataSyncError as exc:
+                    return SLRU_FSYNC_FAILED, exc.errno
         finally:
             fd.basic_close(f)
-        if written != BLCKSZ:
-            return SLRU_WRITE_FAILED, _errno.ENOSPC  # a short write means disk full
-        if self.do_fsync:
-            self.seg_dirty[segno] = 1  # after the write: see "Durability"
         return None
 
     def _report_io_error(self, pageno: int, xid: int, cause: int, err: int) -> None:
@@ -500,43 +506,31 @@ class SlruCtl:
         return slotno
 
     def write_all(self, allow_redirtied: bool = True) -> None:
-        """SimpleLruWriteAll (checkpoint): write every dirty page, fsync the
-        segments written since the last time, then the directory."""
+        """SimpleLruWriteAll (checkpoint): write every dirty page (each write
+        registers its segment's fsync with the checkpointer), then fsync the
+        directory so that new segment files are found after a crash."""
         self.stats.flushes += 1
         lwlock_acquire(self.lock, LW_EXCLUSIVE)
         for slotno in range(self.nslots):
             self._internal_write_page(slotno)
         lwlock_release(self.lock)
-        if not self.do_fsync:
-            return
-        self.sync_segments()
-        fd.fsync_fname(self.dir, isdir=True)
+        if self.sync_handler != sync.SYNC_HANDLER_NONE:
+            fd.fsync_fname(self.dir, isdir=True)
 
-    def sync_segments(self) -> None:
-        """Fsync every segment file flagged as written (see "Durability"). Raises
-        fd.DataSyncError (PANIC unless data_sync_retry), re-flagging the file."""
-        flags = self.seg_dirty
-        pending = bytes(flags)
-        segno = pending.find(1)
-        while segno >= 0:
-            flags[segno] = 0
-            path = self.file_name(segno)
-            try:
-                f = fd.basic_open_file(path, os.O_RDWR)
-            except FileNotFoundError:
-                pass  # truncated away meanwhile
-            except OSError as exc:
-                flags[segno] = 1
-                raise fd.file_access_error(f'could not open file "{path}"', exc) from exc
-            else:
-                try:
-                    fd.pg_fsync(f, path)
-                except BaseException:
-                    flags[segno] = 1
-                    raise
-                finally:
-                    fd.basic_close(f)
-            segno = pending.find(1, segno + 1)
+    def file_tag(self, segno: int) -> sync.FileTag:
+        """INIT_SLRUFILETAG: a sync request's tag for one segment."""
+        return sync.FileTag(self.sync_handler, 0, _NO_RNODE, segno)
+
+    def sync_file_tag(self, tag: sync.FileTag) -> str:
+        """SlruSyncFileTag: fsync one segment for process_sync_requests; returns
+        its path. Raises OSError (a vanished file: ENOENT) or fd.DataSyncError."""
+        path = self.file_name(tag.segno)
+        f = fd.basic_open_file(path, os.O_RDWR)
+        try:
+            fd.pg_fsync(f, path)
+        finally:
+            fd.basic_close(f)
+        return path
 
     def truncate(self, cutoff_page: int) -> None:
         """SimpleLruTruncate: forget resident pages before ``cutoff_page`` and
@@ -582,9 +576,11 @@ class SlruCtl:
     def _delete_segment(self, segno: int) -> None:
         """SlruInternalDeleteSegment (errors ignored, as PostgreSQL)."""
         path = self.file_name(segno)
+        if self.sync_handler != sync.SYNC_HANDLER_NONE:
+            # A queued fsync of this segment must not fail on the missing file.
+            sync.register_sync_request(self.file_tag(segno), sync.SYNC_FORGET_REQUEST,
+                                       retry_on_error=True)
         elog.ereport(elog.DEBUG2, f'removing file "{path}"')
-        if segno < self.max_segments:
-            self.seg_dirty[segno] = 0
         try:
             fd.unlink(path)
         except OSError:

@@ -338,8 +338,12 @@ def _advance_xl_insert_buffer(c: _XLogCtl, upto: int, opportunistic: bool = Fals
                     lwlock_acquire(c.wal_write_lock, LW_EXCLUSIVE)
                     try:
                         if _refresh_result(c)[0] < old_page_end:
+                            if probes_enabled:
+                                _trace_probe("wal__buffer__write__dirty__start")
                             _xlog_write(c, old_page_end, 0)
                             pgstat.io.wal_buffers_full += 1
+                            if probes_enabled:
+                                _trace_probe("wal__buffer__write__dirty__done")
                     finally:
                         lwlock_release(c.wal_write_lock)
                 finally:
@@ -362,6 +366,15 @@ def _advance_xl_insert_buffer(c: _XLogCtl, upto: int, opportunistic: bool = Fals
 
 
 _ZERO_PAGES: dict[int, bytes] = {}
+
+# trace_probes (set by access.xlogcheckpoint's assign hook).
+probes_enabled = False
+
+
+def _trace_probe(name: str) -> None:
+    from access.xlogcheckpoint import trace_probe  # imports this module
+
+    trace_probe(name)
 
 
 def _zero_page(size: int) -> bytes:

@@ -42,9 +42,16 @@ checkpointer's business (procs/checkpointer.py); this module holds the steps.
 Writes of the buffers use the same functions as the background writer's LRU
 scan (sync_one_buffer, WritebackContext), which live here for both.
 
-Trace probes (GUC trace_probes, tusk's): each of PostgreSQL's checkpoint probe
-points logs one line "trace probe NAME(arg=value, ...)" with the arguments
-PostgreSQL's DTrace probe receives; with the setting off they cost one test.
+Trace probes (GUC trace_probes, tusk's): each of PostgreSQL's checkpoint and
+buffer probe points logs one line "trace probe NAME(arg=value, ...)" with the
+arguments PostgreSQL's DTrace probe receives (probes.d): checkpoint__start/done
+and buffer__checkpoint__*, buffer__sync__* here; buffer__flush__* and
+buffer__write__dirty__* in storage/bufmgr.py; wal__buffer__write__dirty__* in
+access/xlog.py; plus tusk's checkpoint__sync__absorb (procs/checkpointer.py)
+and checkpoint__sync__file (storage/sync.py). Each of those modules keeps a
+``probes_enabled`` flag that the assign hook of trace_probes sets in all of them
+(set_trace_probes); a disabled probe costs the test of that global.
+``tusk_ctl logs --probes`` counts the events and times the start/done pairs.
 
 Where we differ: a failed data write raises (ERROR) out of create_check_point;
 the checkpointer counts it in ckpt_failed and tries again later. The checkpoint
@@ -111,15 +118,24 @@ def flags_description(flags: int) -> str:
 
 # -- trace probes ------------------------------------------------------------------------------
 
-probes_enabled = False  # trace_probes, refreshed at each checkpoint and bgwriter round
+probes_enabled = False  # trace_probes; see set_trace_probes
+
+
+def set_trace_probes(value: object) -> None:
+    """trace_probes' assign hook: switch the probes of every module that has some."""
+    global probes_enabled
+    on = bool(value)
+    probes_enabled = bufmgr.probes_enabled = xlog.probes_enabled = sync.probes_enabled = on
 
 
 def refresh_trace_probes(settings) -> None:
-    global probes_enabled
+    """Read trace_probes from a settings object (at process start and after a
+    reload; settings objects of tests do not run assign hooks)."""
     try:
-        probes_enabled = bool(settings.get("trace_probes"))
+        value = settings.get("trace_probes")
     except Exception:  # a settings object without it (tools)
-        probes_enabled = False
+        value = False
+    set_trace_probes(value)
 
 
 def trace_probe(name: str, **args: object) -> None:
@@ -507,7 +523,8 @@ def check_point_guts(redo: int, flags: int, settings) -> None:
         trace_probe("buffer__checkpoint__sync__start")
     st.sync_t = time.monotonic()
     sync._absorb()  # so that the directories below cover the queued requests too
-    dirs = {os.path.dirname(relpath(t.rnode, t.forknum)) for t in sync.pending_sync_tags()}
+    dirs = {os.path.dirname(relpath(t.rnode, t.forknum)) for t in sync.pending_sync_tags()
+            if t.handler == sync.SYNC_HANDLER_MD}  # pg_xact's: by check_point_clog
     stats = sync.process_sync_requests(bool(settings.get("log_checkpoints")))
     for d in sorted(dirs):  # beyond PostgreSQL: see the module docstring
         if fd.file_exists(d):  # DROP DATABASE may have removed it meanwhile
@@ -713,3 +730,12 @@ def shutdown_xlog(datadir: str, settings) -> None:
         return
     create_check_point(datadir, settings, CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_IMMEDIATE)
     xlog.close_log_file()
+
+
+def _register_assign_hooks() -> None:
+    from conf.guc import register_assign_hook
+
+    register_assign_hook("trace_probes", set_trace_probes)
+
+
+_register_assign_hooks()

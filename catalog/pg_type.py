@@ -10,6 +10,7 @@ How tusk represents each type's values in Python (the "Datum"):
   padding, as PostgreSQL stores it); timestamp/timestamptz → int microseconds since
   2000-01-01 00:00:00 (UTC for timestamptz), PostgreSQL's own representation;
   numeric → decimal.Decimal (computed values only: not storable in tables yet);
+  inet → str as inet's output shows it (pg_stat_activity.client_addr only, no operators);
   int2vector/oidvector and arrays → list; tid → (block, offset) tuple; NULL → None.
 """
 
@@ -61,6 +62,7 @@ ANYARRAYOID = 2277
 VOIDOID = 2278
 ANYELEMENTOID = 2283
 PG_LSNOID = 3220
+INETOID = 869
 REGNAMESPACEOID = 4089
 XID8OID = 5069
 NAMEARRAYOID = 1003
@@ -103,6 +105,7 @@ _ROWS = (
     TypeInfo(VOIDOID, "void", 4, True, "i", "p", "P"),
     TypeInfo(ANYELEMENTOID, "anyelement", 4, True, "i", "p", "P"),
     TypeInfo(PG_LSNOID, "pg_lsn", 8, True, "d", "p", "U", 3221),
+    TypeInfo(INETOID, "inet", -1, False, "i", "m", "I", 1041),  # Datum: the address text
     TypeInfo(REGNAMESPACEOID, "regnamespace", 4, True, "i", "p", "N", 4090),
     TypeInfo(XID8OID, "xid8", 8, True, "d", "p", "U", 271),
     # Array types of the element types above that the SQL layer produces.

@@ -4,7 +4,9 @@ Verbs, flags, messages and exit codes follow pg_ctl: ``status`` exits 0 when
 the server runs, 3 when it does not, 4 when the data directory is not
 accessible. Beyond pg_ctl: ``status`` lists every process of the cluster and
 the shared memory segment, ``controldata`` prints pg_control, ``logs``
-inspects the server log, ``systemd-unit`` prints a unit file.
+inspects the server log (``--checkpoints`` and ``--probes`` summarise
+log_checkpoints' lines and trace probe events), ``systemd-unit`` prints a unit
+file.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``tusk_ctl init`` — mirrors src/bin/initdb/initdb.c.
 
 Creates a data directory: PG_VERSION, global/pg_control, the bootstrap
-catalog (roles and databases), base/, pg_wal/, pg_xact/, log/,
-postgresql.conf (every parameter commented out with its default, as
+catalog (every system catalog's heap file: template1's in base/1, copied to
+template0 and postgres, the shared ones in global/; catalog/bootstrap.py),
+base/, pg_wal/, pg_xact/, log/, postgresql.conf (every parameter commented out with its default, as
 postgresql.conf.sample) and an empty postgresql.auto.conf. The WAL block size,
 WAL segment size and data checksums are fixed here for the cluster's life, as
 PostgreSQL's configure and initdb options fix them.
@@ -118,7 +119,7 @@ def initdb(
     _write(os.path.join(datadir, "PG_VERSION"), PG_MAJORVERSION + "\n")
     for db in ("1", "4", "5"):
         _write(os.path.join(datadir, "base", db, "PG_VERSION"), PG_MAJORVERSION + "\n")
-    bootstrap.write_bootstrap_catalog(datadir, superuser)
+    bootstrap.write_bootstrap_catalog(datadir, superuser, checksums=data_checksums)
     from access.clog import boot_strap_clog_files
 
     boot_strap_clog_files(datadir)

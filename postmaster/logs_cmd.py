@@ -25,6 +25,27 @@ LOG, FATAL and PANIC, exactly what log_min_messages=error would have logged.
 Records without a severity (raw output) never pass a severity filter, nor do
 records without a timestamp pass --since/--until. PostgreSQL labels every debug
 level "DEBUG"; such records rank as DEBUG1.
+
+Two summaries replace the record listing (with --json, one JSON object per line):
+
+- ``--checkpoints`` turns log_checkpoints' "checkpoint starting" / "checkpoint
+  complete" lines (and restartpoint ones, so PostgreSQL's own logs work too)
+  into one row per checkpoint: start time, flags, buffers written and their
+  share of shared_buffers, WAL files added/removed/recycled, write/sync/total
+  seconds, sync files, longest and average sync, distance and estimate. Start
+  and end are paired per process; a start with no end is "failed" when that
+  process logged an ERROR or PANIC meanwhile (the message is shown), else
+  "unfinished".
+- ``--probes`` summarises trace_probes events ("trace probe NAME(args)"): how
+  many of each, and for every start/done pair (and the write and sync phases
+  between buffer__checkpoint__start, __sync__start and __done) how many and
+  how long, from the records' timestamps (millisecond resolution, so short
+  events are right on average only; checkpoint__sync__file carries its own
+  usecs); and the most fsyncs seen between two absorbs of the fsync request
+  queue (FSYNCS_PER_ABSORB bounds it).
+
+The summaries honour --since, --until, --pid and --backend-type; they cannot
+be combined with --severity, --grep or --follow (a pair needs both its lines).
 """
 
 from __future__ import annotations
@@ -719,16 +740,31 @@ def add_logs_arguments(parser: argparse.ArgumentParser) -> None:
                      f"{FOLLOW_DEFAULT_LINES})")
     out.add_argument("--json", action="store_true",
                      help="print records as JSON lines with jsonlog's field names")
+    summary = out.add_mutually_exclusive_group()
+    summary.add_argument("--checkpoints", action="store_true",
+                         help="one row per checkpoint from log_checkpoints' lines: flags, "
+                         "buffers, WAL files, write/sync/total times, sync files, distance")
+    summary.add_argument("--probes", action="store_true",
+                         help="summarise trace_probes events: counts, start/done durations")
 
 
 def run_logs(args: argparse.Namespace, datadir: str) -> int:
     cfg = read_log_config(datadir)
+    summary = getattr(args, "checkpoints", False) or getattr(args, "probes", False)
     try:
+        if summary:
+            for flag, given in (("--severity", args.severity), ("--grep", args.grep),
+                                ("--follow", args.follow)):
+                if given:
+                    what = "--checkpoints" if args.checkpoints else "--probes"
+                    raise ValueError(f"{what} cannot be combined with {flag}")
         flt = build_filter(args, cfg, time.time())
         files = choose_files(args, datadir, cfg)
     except (LogsError, ValueError) as exc:
         _err(str(exc))
         return 1
+    if summary:
+        return _run_summary(args, files, cfg, flt)
     printer = Printer(args.json, cfg.log_line_prefix)
     limit = args.lines if args.lines is not None else \
         (FOLLOW_DEFAULT_LINES if args.follow else None)
@@ -767,6 +803,226 @@ def run_logs(args: argparse.Namespace, datadir: str) -> int:
         _err(f"could not read log: {exc}")
         return 1
     return 0
+
+
+def _run_summary(args: argparse.Namespace, files: list[str], cfg: LogConfig,
+                 flt: RecordFilter) -> int:
+    def records() -> Iterator[LogRecord]:
+        for path in files:
+            yield from (r for r in read_records(path, cfg) if flt.matches(r))
+
+    try:
+        if args.checkpoints:
+            rows = checkpoint_rows(records())
+            if args.lines is not None:
+                rows = rows[-args.lines:] if args.lines > 0 else []
+            if args.json:
+                for row in rows:
+                    sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
+            elif rows:
+                sys.stdout.write(format_checkpoint_table(rows))
+            else:
+                _err("no checkpoint lines in the log (is log_checkpoints on?)")
+        else:
+            summary = probe_summary(records())
+            if args.json:
+                sys.stdout.write(json.dumps(summary, separators=(",", ":")) + "\n")
+            elif summary["events"]:
+                sys.stdout.write(format_probe_summary(summary))
+            else:
+                _err("no trace probe events in the log (is trace_probes on?)")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError as exc:
+        _err(f"could not read log: {exc}")
+        return 1
+    return 0
+
+
+# -- --checkpoints ----------------------------------------------------------------------------
+
+_CKPT_START = re.compile(r"(?P<kind>checkpoint|restartpoint) starting:(?P<flags>.*)$")
+_CKPT_COMPLETE = re.compile(
+    r"(?P<kind>checkpoint|restartpoint) complete: wrote (?P<buffers>\d+) buffers "
+    r"\((?P<percent>[\d.]+)%\); (?P<wal_added>\d+) WAL file\(s\) added, "
+    r"(?P<wal_removed>\d+) removed, (?P<wal_recycled>\d+) recycled; "
+    r"write=(?P<write_s>[\d.]+) s, sync=(?P<sync_s>[\d.]+) s, total=(?P<total_s>[\d.]+) s; "
+    r"sync files=(?P<sync_files>\d+), longest=(?P<longest_s>[\d.]+) s, "
+    r"average=(?P<average_s>[\d.]+) s; distance=(?P<distance_kb>\d+) kB, "
+    r"estimate=(?P<estimate_kb>\d+) kB")
+_INT_FIELDS = ("buffers", "wal_added", "wal_removed", "wal_recycled", "sync_files",
+               "distance_kb", "estimate_kb")
+_FLOAT_FIELDS = ("percent", "write_s", "sync_s", "total_s", "longest_s", "average_s")
+
+
+def checkpoint_rows(records: Iterable[LogRecord]) -> list[dict[str, Any]]:
+    """Pair each process's "starting" line with its next "complete" line."""
+    rows: list[dict[str, Any]] = []
+    open_rows: dict[Any, dict[str, Any]] = {}  # pid -> the row of its running checkpoint
+    for rec in records:
+        msg = str(rec.fields.get("message", ""))
+        pid = rec.fields.get("pid")
+        m = _CKPT_START.match(msg)
+        if m:
+            _close_unfinished(open_rows.pop(pid, None))
+            row = {"start": rec.fields.get("timestamp"), "pid": pid, "kind": m["kind"],
+                   "flags": m["flags"].strip(), "status": "unfinished"}
+            rows.append(row)
+            open_rows[pid] = row
+            continue
+        m = _CKPT_COMPLETE.match(msg)
+        if m:
+            row = open_rows.pop(pid, None)
+            if row is None or row["kind"] != m["kind"]:  # its start is outside the range
+                row = {"start": None, "pid": pid, "kind": m["kind"], "flags": None}
+                rows.append(row)
+            row["status"] = "complete"
+            row["end"] = rec.fields.get("timestamp")
+            row.pop("error", None)
+            for name in _INT_FIELDS:
+                row[name] = int(m[name])
+            for name in _FLOAT_FIELDS:
+                row[name] = float(m[name])
+            continue
+        row = open_rows.get(pid)
+        if row is not None and str(rec.severity or "").upper() in ("ERROR", "PANIC", "FATAL"):
+            row.setdefault("error", f"{rec.severity}:  {msg}")
+            if rec.severity.upper() in ("PANIC", "FATAL"):  # the process is gone
+                _close_unfinished(open_rows.pop(pid))
+    for row in open_rows.values():
+        _close_unfinished(row)
+    return rows
+
+
+def _close_unfinished(row: dict[str, Any] | None) -> None:
+    if row is not None and row["status"] == "unfinished" and "error" in row:
+        row["status"] = "failed"
+
+
+_CKPT_COLUMNS = (  # (heading, field, format)
+    ("start", "start", "{}"), ("flags", "flags", "{}"), ("status", "status", "{}"),
+    ("buffers", "buffers", "{}"), ("%", "percent", "{:.1f}"), ("added", "wal_added", "{}"),
+    ("removed", "wal_removed", "{}"), ("recycled", "wal_recycled", "{}"),
+    ("write s", "write_s", "{:.3f}"), ("sync s", "sync_s", "{:.3f}"),
+    ("total s", "total_s", "{:.3f}"), ("files", "sync_files", "{}"),
+    ("longest s", "longest_s", "{:.3f}"), ("average s", "average_s", "{:.3f}"),
+    ("distance kB", "distance_kb", "{}"), ("estimate kB", "estimate_kb", "{}"))
+
+
+def format_checkpoint_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as an aligned table (text left-aligned, figures right-aligned);
+    the error of a failed checkpoint follows its row."""
+    cells = [[h for h, _f, _fmt in _CKPT_COLUMNS]]
+    for row in rows:
+        line = []
+        for _h, name, fmt in _CKPT_COLUMNS:
+            value = row.get(name)
+            if name == "flags" and row.get("kind") == "restartpoint":
+                value = f"(restartpoint) {value or ''}".strip()
+            line.append("" if value is None else fmt.format(value))
+        cells.append(line)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(_CKPT_COLUMNS))]
+    out = []
+    for n, line in enumerate(cells):
+        parts = [c.ljust(w) if i < 3 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        out.append("  ".join(parts).rstrip())
+        if n and rows[n - 1].get("error"):
+            out.append(f"    {rows[n - 1]['error']}")
+    return "\n".join(out) + "\n"
+
+
+# -- --probes ---------------------------------------------------------------------------------
+
+_PROBE = re.compile(r"trace probe (?P<name>\w+)\((?P<args>.*)\)$")
+# Intervals between probes that are not a NAME__start / NAME__done pair.
+_PROBE_PHASES = (("buffer__checkpoint: write phase", "buffer__checkpoint__start",
+                  "buffer__checkpoint__sync__start"),
+                 ("buffer__checkpoint: sync phase", "buffer__checkpoint__sync__start",
+                  "buffer__checkpoint__done"))
+_ABSORB, _FSYNC = "checkpoint__sync__absorb", "checkpoint__sync__file"
+
+
+def probe_args(text: str) -> dict[str, str]:
+    """'a=1, b=x' -> {'a': '1', 'b': 'x'}."""
+    out = {}
+    for part in text.split(", "):
+        key, eq, value = part.partition("=")
+        if eq:
+            out[key.strip()] = value
+    return out
+
+
+def probe_summary(records: Iterable[LogRecord]) -> dict[str, Any]:
+    """Counts per probe; durations per start/done pair (per process, nested pairs
+    of the same name matched innermost first); fsyncs between absorbs."""
+    events: dict[str, int] = {}
+    starts: dict[tuple[Any, str], list[float]] = {}  # (pid, pair) -> start times
+    durations: dict[str, list[float]] = {}
+    fsyncs_since_absorb: dict[Any, int] = {}
+    max_fsyncs = 0
+    for rec in records:
+        m = _PROBE.match(str(rec.fields.get("message", "")))
+        if not m:
+            continue
+        name, pid = m["name"], rec.fields.get("pid")
+        events[name] = events.get(name, 0) + 1
+        if name == _FSYNC:
+            n = fsyncs_since_absorb[pid] = fsyncs_since_absorb.get(pid, 0) + 1
+            max_fsyncs = max(max_fsyncs, n)
+            usecs = probe_args(m["args"]).get("usecs")
+            if usecs is not None and usecs.isdigit():
+                durations.setdefault(f"{_FSYNC} (usecs)", []).append(int(usecs) / 1e6)
+        elif name == _ABSORB:
+            fsyncs_since_absorb[pid] = 0
+        if rec.time is None:
+            continue
+        ends: list[str] = []
+        begins: list[str] = []
+        if name.endswith("__start"):
+            begins.append(name[:-len("__start")])
+        elif name.endswith("__done"):
+            ends.append(name[:-len("__done")])
+        for label, first, last in _PROBE_PHASES:
+            if name == last:
+                ends.append(label)
+            if name == first:
+                begins.append(label)
+        for label in ends:
+            stack = starts.get((pid, label))
+            if stack:
+                durations.setdefault(label, []).append(max(0.0, rec.time - stack.pop()))
+        for label in begins:
+            starts.setdefault((pid, label), []).append(rec.time)
+    return {
+        "events": dict(sorted(events.items())),
+        "durations": [{"name": label, "count": len(d), "total_s": round(sum(d), 6),
+                       "avg_ms": round(sum(d) / len(d) * 1000, 3),
+                       "max_ms": round(max(d) * 1000, 3)}
+                      for label, d in sorted(durations.items())],
+        "max_fsyncs_between_absorbs": max_fsyncs if events.get(_FSYNC) else None,
+    }
+
+
+def format_probe_summary(summary: dict[str, Any]) -> str:
+    events = summary["events"]
+    w = max(len("probe"), *(len(n) for n in events))
+    lines = [f"{'probe':<{w}}  {'events':>8}"]
+    lines += [f"{name:<{w}}  {count:>8}" for name, count in events.items()]
+    durations = summary["durations"]
+    if durations:
+        w = max(len("interval"), *(len(d["name"]) for d in durations))
+        lines += ["", f"{'interval':<{w}}  {'count':>8}  {'total s':>10}  "
+                      f"{'avg ms':>10}  {'max ms':>10}"]
+        lines += [f"{d['name']:<{w}}  {d['count']:>8}  {d['total_s']:>10.3f}  "
+                  f"{d['avg_ms']:>10.3f}  {d['max_ms']:>10.3f}" for d in durations]
+        lines.append("(from log timestamps: millisecond resolution, right on average)")
+    if summary["max_fsyncs_between_absorbs"] is not None:
+        lines += ["", "most fsyncs between two absorbs of the request queue: "
+                      f"{summary['max_fsyncs_between_absorbs']}"]
+    return "\n".join(lines) + "\n"
 
 
 def _err(message: str) -> None:

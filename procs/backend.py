@@ -38,6 +38,7 @@ from procs.postinit import init_process, proc_kill
 from shmem.proc import BackendType, ProcArray, TooManyClients
 from tcop.postgres import PostgresMain, ProcExit
 from utils import elog
+from utils.adt import pgstatfuncs  # noqa: F401  the statistics functions, loaded before fork
 from utils.elog import FatalError, PgError
 
 _U32 = struct.Struct("!I")
@@ -399,9 +400,21 @@ class Backend:
         if not db.datallowconn:
             raise FatalError("55000", f'database "{self.database}" is not currently '
                                       "accepting connections")
+        bootstrap.set_session_database(db, role)
         self.settings.set_session_user(self.user, is_superuser)
         self.process_startup_options()
         self.log_disconnections = bool(self.settings.get("log_disconnections"))
+        self._pgstat_bestart(db, role)
+
+    def _pgstat_bestart(self, db, role) -> None:
+        """pgstat_bestart: this session appears in pg_stat_activity."""
+        from utils import backend_status
+
+        port = int(self.remote_port) if self.remote_port else -1
+        backend_status.pgstat_bestart(
+            db.oid, db.datname, role.oid, role.rolname,
+            str(self.settings.get("application_name") or ""), self.sock.family,
+            self.remote_host if port >= 0 else "", port)
 
     def _claim_proc(self, is_superuser: bool) -> str | None:
         """InitProcess: a PGPROC slot. No free slot at all is FATAL at once; a refusal

@@ -38,7 +38,11 @@ CheckpointerCommLock
     an identical one is dropped); if it is still full — or no checkpointer runs —
     it returns False, and the sender fsyncs the file itself (counted in
     num_backend_fsync: buffers_backend_fsync) or, for FORGET and UNLINK requests,
-    which cannot be done locally, retries every 10 ms (storage/sync.py).
+    which cannot be done locally, retries every 10 ms (storage/sync.py). Requests
+    name relation segments (SYNC_HANDLER_MD) and pg_xact segments
+    (SYNC_HANDLER_CLOG, from access/slru.py). A process that is no postmaster
+    child and finds no checkpointer keeps its requests in its own table instead,
+    as PostgreSQL's standalone backend does.
     absorb_sync_requests, run by the checkpointer at every loop, while it paces a
     checkpoint, every WRITES_PER_ABSORB buffer writes and every FSYNCS_PER_ABSORB
     fsyncs of process_sync_requests, empties the queue into its private
@@ -194,7 +198,8 @@ def attach_checkpointer_shmem(seg: ShmemSegment, settings, btype: BackendType,
       checkpointer, which keeps requests in its own table and absorbs the queue;
     - access.xlog's segment_completed_hook: XLogCheckpointNeeded;
     - the buffer strategy's wake_bgwriter (StrategyNotifyBgWriter's wake-up);
-    - bufmgr's xlog_flush_hook (WAL before data), unless already installed.
+    - bufmgr's xlog_flush_hook (WAL before data), unless already installed;
+    - the trace_probes flags of every module with probes.
     """
     global _cs, _settings, am_checkpointer, am_bgwriter
     _cs = _CheckpointerShmem(seg, procs)
@@ -212,6 +217,7 @@ def attach_checkpointer_shmem(seg: ShmemSegment, settings, btype: BackendType,
         p.strategy.wake_bgwriter = _wake_bgwriter
     if bufmgr.xlog_flush_hook is None:
         bufmgr.xlog_flush_hook = xlog.xlog_flush
+    xc.refresh_trace_probes(settings)
 
 
 def _wake_bgwriter(procno: int) -> None:
@@ -382,11 +388,18 @@ def _segment_completed(segno: int) -> None:
 
 def forward_sync_request(ftag: sync.FileTag, type_: sync.SyncRequestType) -> bool:
     """ForwardSyncRequest: queue a request for the checkpointer; False if it could
-    not be queued (no checkpointer, or the queue full even after compaction)."""
+    not be queued (no checkpointer, or the queue full even after compaction).
+
+    A process that is no postmaster child and finds no checkpointer (a tool, a
+    test acting alone) keeps the request itself, as PostgreSQL's standalone
+    backend does: its own checkpoint (request_checkpoint) then syncs it."""
     cs = _current()
     if cs is None or am_checkpointer:
         return False
     w = cs.w
+    if child.env is None and w[cks.W_CHECKPOINTER_PID] == 0:
+        sync.remember_sync_request(ftag, type_)
+        return True
     is_sync = type_ == sync.SYNC_REQUEST
     lwlock_acquire(cs.comm_lock, LW_EXCLUSIVE)
     try:
@@ -455,20 +468,6 @@ def absorb_sync_requests() -> None:
     for handler, fork, spc, db, rel, segno, type_ in cks.REQUEST.iter_unpack(data):
         remember(sync.FileTag(handler, fork, RelFileNode(spc, db, rel), segno),
                  sync.SyncRequestType(type_))
-
-
-def _install_sync_probes() -> None:
-    """With trace_probes on, one probe per fsync of process_sync_requests."""
-    from storage import md
-
-    def sync_filetag(tag: sync.FileTag) -> str:
-        path = md.md_sync_filetag(tag)
-        if xc.probes_enabled:
-            xc.trace_probe("checkpoint__sync__file", path=path)
-        return path
-
-    sync.register_sync_handler(sync.SYNC_HANDLER_MD, sync.SyncOps(
-        sync_filetag, md.md_unlink_filetag, md.md_filetag_matches))
 
 
 # -- pacing (CheckpointWriteDelay) ------------------------------------------------------------------
@@ -648,12 +647,11 @@ def main(env: child.ChildEnv, settings, segment) -> None:
         signal.SIGUSR2: _req_shutdown_handler,
     })
     _datadir = env.datadir
+    sync.reset()  # InitSync: a table of our own, whatever the forking process held
     cs = _shm()
     w = cs.w
     with cs.lck.held():
         w[cks.W_CHECKPOINTER_PID] = os.getpid()
-    _install_sync_probes()
-    xc.refresh_trace_probes(settings)
     last_checkpoint_time = time.time()
     try:
         _checkpointer_loop(settings)

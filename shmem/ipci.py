@@ -26,10 +26,13 @@ SUBSYSTEMS = [
     "shmem.buf_table",
     "shmem.freelist",
     "utils.pgstat",
+    "utils.backend_status",  # PgBackendStatus array (pg_stat_activity), per-database counters
     "access.xlog",
     "access.transam",  # TransamVariables
     "access.clog",  # pg_xact buffers (embeds LWLocks: after shmem.lwlock)
     "shmem.checkpointer_shmem",  # checkpoint counters, fsync request queue, pg_stat_bgwriter
+    "shmem.sinval",  # catalog generation counter, each backend's database
+    "storage.lmgr.lock",  # heavyweight lock table (uses the LockManager LWLocks)
 ]
 
 
@@ -50,11 +53,14 @@ def detach_shared_memory() -> None:
     """Drop this process's handles on the segment so that it can be unmapped."""
     from access import transam
     from shmem import lwlock
-    from utils import pgstat
+    from storage.lmgr import lock
+    from utils import backend_status, pgstat
 
     transam.detach()
+    lock.detach()
     lwlock.detach()
     pgstat.detach()
+    backend_status.detach()
 
 
 def create_shared_memory_and_semaphores(name: str, settings) -> shseg.ShmemSegment:

@@ -25,10 +25,18 @@ Protocol
     the main fork, which ``sync_post_checkpoint`` carries out after the next
     checkpoint, so the relfilenode cannot be reused before the drop is durable.
 
+    pg_xact writes take the same road with handler SYNC_HANDLER_CLOG and the segment
+    number as the tag (access/slru.py), as PostgreSQL 14+ does; the checkpoint's
+    CheckPointCLOG only writes the pages, and process_sync_requests syncs them.
+
     A failed fsync raises fd.DataSyncError (PANIC with data_sync_retry = off).
 
+    Trace probes (trace_probes): one "checkpoint__sync__file" per fsync of
+    process_sync_requests, with the path and how long it took (PostgreSQL has no
+    probe here; it makes the absorb-every-FSYNCS_PER_ABSORB rhythm visible).
+
 Differences from PostgreSQL: the table is a dict and iteration works on a snapshot;
-only the md handler exists (no SLRU handlers yet).
+handlers exist for relations (md) and pg_xact (clog), the only SLRU tusk has.
 """
 
 from __future__ import annotations
@@ -63,8 +71,10 @@ SYNC_UNLINK_REQUEST = SyncRequestType.SYNC_UNLINK_REQUEST
 SYNC_FORGET_REQUEST = SyncRequestType.SYNC_FORGET_REQUEST
 SYNC_FILTER_REQUEST = SyncRequestType.SYNC_FILTER_REQUEST
 
-# SyncRequestHandler
+# SyncRequestHandler (PostgreSQL's numbers; commit_ts and multixact do not exist here)
 SYNC_HANDLER_MD = 0
+SYNC_HANDLER_CLOG = 1
+SYNC_HANDLER_NONE = 5
 
 FSYNCS_PER_ABSORB = 10
 UNLINKS_PER_ABSORB = 10
@@ -100,16 +110,17 @@ class SyncOps:
     """syncsw[] entry: how a handler syncs, unlinks and matches its files.
 
     sync_filetag and unlink_filetag return the path they acted on and raise
-    OSError (or fd.DataSyncError) on failure.
+    OSError (or fd.DataSyncError) on failure. SLRU handlers only sync (their
+    segments are removed directly, after a FORGET request).
     """
 
     sync_filetag: Callable[[FileTag], str]
-    unlink_filetag: Callable[[FileTag], str]
-    filetag_matches: Callable[[FileTag, FileTag], bool]
+    unlink_filetag: Callable[[FileTag], str] | None = None  # None: never sent UNLINK
+    filetag_matches: Callable[[FileTag, FileTag], bool] | None = None  # None: nor FILTER
 
 
 _handlers: dict[int, SyncOps] = {}
-_HANDLER_MODULES = {SYNC_HANDLER_MD: "storage.md"}
+_HANDLER_MODULES = {SYNC_HANDLER_MD: "storage.md", SYNC_HANDLER_CLOG: "access.clog"}
 
 
 def register_sync_handler(handler: int, ops: SyncOps) -> None:
@@ -152,6 +163,7 @@ _sync_in_progress = False
 ForwardHook = Callable[[FileTag, SyncRequestType], bool]
 _forward_hook: ForwardHook | None = None
 _absorb_hook: Callable[[], None] | None = None
+probes_enabled = False  # trace_probes (set by access.xlogcheckpoint's assign hook)
 
 
 def set_forward_hook(fn: ForwardHook | None) -> None:
@@ -209,6 +221,7 @@ def remember_sync_request(ftag: FileTag, type: SyncRequestType) -> None:
             entry.canceled = True
     elif type == SYNC_FILTER_REQUEST:
         matches = _ops(ftag.handler).filetag_matches
+        assert matches is not None, f"handler {ftag.handler} takes no FILTER requests"
         for tag, entry in _pending_ops.items():
             if tag.handler == ftag.handler and matches(ftag, tag):
                 entry.canceled = True
@@ -345,6 +358,10 @@ def process_sync_requests(log_checkpoints: bool = False) -> SyncStats:
                 if log_checkpoints:
                     elog.debug1(f"checkpoint sync: number={stats.files} file={path} "
                                 f"time={elapsed / 1000:.3f} ms")
+                if probes_enabled:
+                    from access.xlogcheckpoint import trace_probe
+
+                    trace_probe("checkpoint__sync__file", path=path, usecs=int(elapsed))
                 break
         if _pending_ops.get(tag) is entry:
             del _pending_ops[tag]
@@ -376,8 +393,10 @@ def sync_post_checkpoint() -> None:
             continue
         if entry.cycle_ctr == _checkpoint_cycle_ctr:
             break  # entries are in order: the rest are newer
+        unlink_filetag = _ops(entry.tag.handler).unlink_filetag
+        assert unlink_filetag is not None, f"handler {entry.tag.handler} takes no UNLINK"
         try:
-            _ops(entry.tag.handler).unlink_filetag(entry.tag)
+            unlink_filetag(entry.tag)
         except OSError as exc:
             # DROP DATABASE may have removed the file first.
             if exc.errno != _errno.ENOENT:

@@ -35,7 +35,7 @@ from procs.postinit import report_stats
 from shmem import segment as shseg
 from tcop import plancache, utility
 from tcop.utility import Session, Statement, TransactionBlock
-from utils import elog
+from utils import backend_status, elog
 from utils import session as sess
 from utils.elog import FatalError, PgError
 
@@ -350,15 +350,20 @@ class PostgresMain:
         elog.context.command_tag = ""
         if self.guc_maybe_changed:
             self.report_changed_gucs()
+        # pgstat_report_activity(STATE_IDLE...): pg_stat_activity's state, state_change
+        # and xact_start, before the client can see ReadyForQuery.
+        backend_status.report_idle(status, sess.transaction_timestamp() if status != b"I" else 0)
         self.port.send(pqf.READY_FOR_QUERY[status])
         self.port.flush()
         report_stats()  # pgstat_report_stat before going idle (rate-limited)
 
     def report_activity(self, query: str) -> None:
-        """pgstat_report_activity: the text the postmaster reports if we crash."""
+        """pgstat_report_activity(STATE_RUNNING, query): pg_stat_activity's state,
+        query_start, xact_start and query — the text the postmaster also reports
+        if we crash."""
         self.current_query = query
         if self.procs is not None:
-            self.procs.set_activity(query)
+            backend_status.report_running(query)
 
     def _start_statement_timer(self) -> None:
         ms = self.settings.get("statement_timeout")

@@ -34,7 +34,7 @@ from conf import guc_tables
 from conf.guc import GucError
 from conf.guc_tables import GucContext, GucSource
 from libpq import pqformat as pqf
-from utils import elog, session
+from utils import backend_status, elog, session
 from utils.adt import datatypes
 from utils.elog import PgError
 
@@ -163,6 +163,7 @@ class TransactionBlock:
             xact.commit_transaction()
         else:
             xact.abort_transaction()
+        backend_status.count_transaction_end(commit)  # pg_stat_database.xact_commit/rollback
 
     def commit_command(self) -> None:
         """CommitTransactionCommand: a transaction outside a block ends here."""

@@ -57,10 +57,9 @@ class Cluster:
                        "listen_addresses": "127.0.0.1"})
 
     def _bootstrap_user(self) -> str:
-        import json
+        from catalog.bootstrap import bootstrap_superuser
 
-        with open(self.datadir / "global" / "pg_authid.json") as f:
-            return json.load(f)[0]["rolname"]
+        return bootstrap_superuser(str(self.datadir))
 
     @property
     def dsn(self) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import datetime
 
 import psutil
 import psycopg
+import pytest
 
 LOG_TS = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \[(\d+)\]"
 
@@ -170,3 +172,112 @@ def test_sql_checkpoint_command(make_server):
     log = server.log_text()[start:]
     assert "checkpoint starting: immediate force wait" in log
     assert "checkpoint complete: wrote" in log
+
+
+def test_commit_stopped_between_record_and_pg_xact_survives_a_checkpoint_and_crash(
+        make_server):
+    """DELAY_CHKPT_START. A backend whose commit record is written but whose WAL
+    flush is stalled (this session's fault injection: fsync of pg_wal takes 5 s)
+    has not marked pg_xact yet. A CHECKPOINT taken meanwhile has its redo pointer
+    past the commit record, so replay would never see it: the checkpoint must wait
+    for the commit to reach pg_xact before CheckPointCLOG. A crash right after the
+    checkpoint then still finds the transaction committed."""
+    server = make_server()
+    result: dict[str, float | int] = {}
+
+    def committer() -> None:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("SET debug_fault_injection = 'fsync:pg_wal/*:delay=5s'")
+            result["xid"] = conn.execute("SELECT txid_current()").fetchone()[0]
+            result["done"] = time.monotonic()
+
+    thread = threading.Thread(target=committer)
+    thread.start()
+    try:
+        time.sleep(1.5)  # the commit record is in, its flush stalls
+        assert "xid" not in result
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+            ended = time.monotonic()
+    finally:
+        thread.join()
+    assert ended >= result["done"]  # the checkpoint could only finish after the commit
+    assert "checkpoint complete" in server.log_text()
+    assert server.stop("immediate") == 0
+    server.start()
+    assert "database system was interrupted" in server.log_text()
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT txid_status(%s)", (result["xid"],)).fetchone()[0] == \
+            "committed"
+
+
+def test_failed_fsync_is_a_panic_then_recovery(make_server):
+    """The checkpoint's fsync of pg_xact/0000 fails (EIO): PANIC, never "checkpoint
+    complete"; with restart_after_crash off the server stops, and the next start
+    recovers from the previous checkpoint's redo pointer with every commit."""
+    server = make_server(restart_after_crash=False,
+                         debug_fault_injection="fsync:pg_xact/0000:EIO")
+    xids = _commit(server, 3)
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("CHECKPOINT")
+    server.proc.wait(30)
+    log = server.log_text()
+    assert 'PANIC:  could not fsync file "pg_xact/0000": Input/output error' in log, log
+    start = log.index("checkpoint starting: immediate force wait")
+    assert "checkpoint complete" not in log[start:]
+    assert "shutting down because restart_after_crash is off" in log
+    server.set_conf({"debug_fault_injection": ""})
+    mark = len(server.log_text())
+    server.start()
+    log = server.log_text()[mark:]
+    assert "database system was interrupted" in log and "redo starts at" in log
+    assert "checkpoint complete" in log  # the end-of-recovery checkpoint
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        for xid in xids:
+            assert conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()[0] == "committed"
+
+
+def test_failed_write_fails_the_checkpoint_and_logs_show_it(make_server):
+    """The checkpointer's first write of pg_xact fails (EIO, once): CHECKPOINT
+    reports "checkpoint request failed", nothing says "checkpoint complete" for it,
+    and the next CHECKPOINT succeeds. tusk_ctl logs --checkpoints shows both, and
+    --probes (trace_probes on) the checkpoint's probe events."""
+    server = make_server(debug_fault_injection="write:pg_xact/*:EIO:count=1",
+                         trace_probes=True)
+    _commit(server, 2)
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InternalError) as err:
+            conn.execute("CHECKPOINT")
+        assert err.value.diag.message_primary == "checkpoint request failed"
+        assert err.value.diag.message_hint == \
+            "Consult recent messages in the server log for details."
+        conn.execute("CHECKPOINT")
+    log = server.log_text()
+    first = log.index("checkpoint starting: immediate force wait")
+    second = log.index("checkpoint starting: immediate force wait", first + 1)
+    assert "checkpoint complete" not in log[first:second]
+    assert 'DETAIL:  Could not write to file "pg_xact/0000" at offset 0: Input/output ' \
+        "error." in log[first:second]
+    assert "checkpoint complete: wrote" in log[second:]
+    logfile = str(server.log_path)
+    out = server.ctl("logs", "-D", str(server.datadir), "--file", logfile, "--checkpoints",
+                     "--json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["flags"], r["status"]) for r in rows] == [
+        ("immediate force wait", "failed"), ("immediate force wait", "complete")]
+    assert rows[0]["error"] == "ERROR:  could not access status of transaction 0"
+    assert rows[1]["sync_files"] == 1  # pg_xact/0000, through the request queue
+    table = server.ctl("logs", "-D", str(server.datadir), "--file", logfile,
+                       "--checkpoints").stdout
+    assert table.splitlines()[0].startswith("start") and "failed" in table
+    out = server.ctl("logs", "-D", str(server.datadir), "--file", logfile, "--probes", "--json")
+    summary = json.loads(out.stdout)
+    for name in ("checkpoint__start", "checkpoint__done", "buffer__checkpoint__start",
+                 "buffer__checkpoint__sync__start", "buffer__checkpoint__done",
+                 "checkpoint__sync__absorb", "checkpoint__sync__file"):
+        assert summary["events"].get(name, 0) >= 1, (name, summary)
+    assert summary["events"]["checkpoint__done"] == 1  # the failed one never got there
+    assert summary["max_fsyncs_between_absorbs"] <= 10
+    assert any(d["name"] == "checkpoint" for d in summary["durations"])

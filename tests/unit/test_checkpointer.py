@@ -36,7 +36,8 @@ from catalog.pg_control import ControlFile, DBState, read_control_file, write_co
 from procs import checkpointer, child
 from shmem import buf_internals as bi
 from shmem import checkpointer_shmem as cks
-from storage import bufmgr, bufpage, fd, smgr, sync
+from shmem.lwlock import LW_EXCLUSIVE, lwlock_acquire, lwlock_release
+from storage import bufmgr, bufpage, fd, md, smgr, sync
 from storage.relfilenode import DEFAULTTABLESPACE_OID, MAIN_FORKNUM, RelFileNode
 from tests.unit.shmem_harness import FakeSettings, Harness
 from utils import elog
@@ -222,6 +223,20 @@ def insert_wal(nbytes: int, chunk: int = 8000) -> int:
     return end
 
 
+def stop_when_idle(pid: int) -> None:
+    """SIGSTOP an auxiliary process once it sleeps in its latch wait (select), so
+    that it cannot be stopped holding a lock the test will need."""
+    deadline = time.monotonic() + 10
+    while True:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+        if "select" in wchan or "poll" in wchan:
+            break
+        assert time.monotonic() < deadline, "the process never went idle"
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGSTOP)
+
+
 def counters(c: Cluster) -> tuple[int, int, int, int]:
     return cks.read_checkpoint_counters(c.seg)
 
@@ -234,11 +249,11 @@ def stats() -> dict:
 
 def test_requested_checkpoint_waits_and_writes_everything(cluster):
     c = cluster()
-    reln = make_relation(8)
+    c.start_checkpointer()
+    reln = make_relation(8)  # the extends' sync requests go to the checkpointer's queue
     before = insert_wal(100)
     bufs = [dirty_block(reln, b) for b in range(8)]
     assert all(buffer_state(b) & bi.BM_DIRTY for b in bufs)
-    c.start_checkpointer()
     checkpointer.request_checkpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT)
     # Returned only once complete: nothing dirtied before the redo pointer is dirty.
     assert not any(buffer_state(b) & bi.BM_DIRTY for b in bufs)
@@ -497,7 +512,8 @@ def test_full_queue_is_compacted_then_the_sender_fsyncs(cluster, monkeypatch, ca
     monkeypatch.setattr(checkpointer, "am_checkpointer", True)
     checkpointer.absorb_sync_requests()
     assert w[cks.W_NUM_REQUESTS] == 0
-    assert sorted(t.rnode.rel for t in sync.pending_sync_tags()) == [20000, 20001, 20002, 20003]
+    assert sorted(t.rnode.rel for t in sync.pending_sync_tags()
+                  if t.handler == sync.SYNC_HANDLER_MD) == [20000, 20001, 20002, 20003]
     s = stats()
     assert s["buffers_backend"] == 7 and s["buffers_backend_fsync"] == 2
     w[cks.W_CHECKPOINTER_PID] = 0
@@ -509,38 +525,175 @@ def pgstat_io_fsync() -> int:
     return pgstat.io.fsync
 
 
-def test_stopped_checkpointer_then_backends_fsync_themselves(cluster):
-    """With the checkpointer stopped (SIGSTOP) and a queue of 4, writes to many files
-    fill the queue; duplicates are compacted away, then writers fsync themselves.
-    Whatever was queued is synced by the next checkpoint."""
-    c = cluster(debug_checkpointer_queue_size=4)
+def test_tiny_queue_many_files_compaction_backend_fsyncs_and_absorbs(cluster, monkeypatch,
+                                                                     capfd):
+    """The issue's queue test, with a queue of 4 and writes to many files:
+    1. with the checkpointer absorbing (woken when the queue is half full), 25
+       files' requests reach its table;
+    2. with it stopped (SIGSTOP), 10 more files fill the queue: duplicates are
+       compacted away, then the writer fsyncs itself (buffers_backend_fsync);
+    3. the checkpoint's sync phase fsyncs the 29 files queued, absorbing after
+       at most FSYNCS_PER_ABSORB (10) fsyncs each time (trace probes)."""
+    c = cluster(debug_checkpointer_queue_size=4, trace_probes=True, log_min_messages="debug1")
+    monkeypatch.setattr(elog, "_setting", c.settings.get)
     pid = c.start_checkpointer()
-    os.kill(pid, signal.SIGSTOP)
+    w = cks.words(c.seg)
+    for i in range(25):
+        make_relation(2, RelFileNode(DEFAULTTABLESPACE_OID, 5, 30000 + i))
+        deadline = time.monotonic() + 10
+        while w[cks.W_NUM_REQUESTS]:
+            assert time.monotonic() < deadline, "the checkpointer does not absorb"
+            time.sleep(0.002)
+    assert stats()["buffers_backend_fsync"] == 0
+    capfd.readouterr()
+    stop_when_idle(pid)
     try:
-        for i in range(25):
-            make_relation(2, RelFileNode(DEFAULTTABLESPACE_OID, 5, 30000 + i))
+        for i in range(10):
+            make_relation(2, RelFileNode(DEFAULTTABLESPACE_OID, 5, 31000 + i))
     finally:
         os.kill(pid, signal.SIGCONT)
+    err = capfd.readouterr().err
+    assert "DEBUG:  compacted fsync request queue from 4 entries to 2 entries" in err
+    assert "DEBUG:  compacted fsync request queue from 4 entries to 3 entries" in err
+    assert err.count("could not forward fsync request because request queue is full") == 13
     s = stats()
-    assert s["buffers_backend_fsync"] >= 40  # files 5..25, two extends each
-    checkpointer.request_checkpoint(CHECKPOINT_FORCE | CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)
-    assert re.search(r"sync files=4, ", c.log_text()), c.log_text()
-    assert stats()["buffers_backend"] == 50
-
-
-def test_sync_phase_absorbs_every_ten_fsyncs(cluster):
-    c = cluster(shared_buffers=128, trace_probes=True)
-    c.start_checkpointer()
-    for i in range(25):
-        make_relation(1, RelFileNode(DEFAULTTABLESPACE_OID, 5, 40000 + i))
+    assert s["buffers_backend_fsync"] == 13 and s["buffers_backend"] == 70
     checkpointer.request_checkpoint(CHECKPOINT_FORCE | CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)
     log = c.log_text()
-    phase = log[log.index("buffer__checkpoint__sync__start"):log.index("buffer__checkpoint__done")]
+    assert "sync files=29, " in log, log
+    phase = log[log.rindex("buffer__checkpoint__sync__start"):
+                log.rindex("buffer__checkpoint__done")]
     events = re.findall(r"checkpoint__sync__(absorb|file)", phase)
-    assert events.count("file") == 25, phase
+    assert events.count("file") == 29, phase
     runs = "".join("a" if e == "absorb" else "f" for e in events).split("a")
     assert max(len(r) for r in runs) <= 10 and sum(1 for r in runs if r) >= 3, events
-    assert "sync files=25, " in log
+
+
+def test_dropped_relation_is_unlinked_by_the_next_checkpoint(cluster, monkeypatch):
+    """SYNC_UNLINK_REQUEST through the queue: a backend's drop empties the first
+    segment at once and leaves the name taken; the checkpointer removes it once
+    the next checkpoint has completed. The other segments go at once."""
+    monkeypatch.setattr(md, "RELSEG_SIZE", 4)  # before the fork: the checkpointer too
+    c = cluster()
+    c.start_checkpointer()
+    rnode = RelFileNode(DEFAULTTABLESPACE_OID, 5, 60000)
+    reln = make_relation(6, rnode)  # segments 60000 and 60000.1
+    dirty_block(reln, 5)
+    smgr.smgr_unlink(reln)
+    first = c.datadir / "base/5/60000"
+    assert first.exists() and first.stat().st_size == 0
+    assert not (c.datadir / "base/5/60000.1").exists()
+    time.sleep(0.3)  # absorbed by now, but not carried out: no checkpoint yet
+    assert first.exists()
+    checkpointer.request_checkpoint(CHECKPOINT_FORCE | CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)
+    assert not first.exists()
+    assert "checkpoint complete" in c.log_text()
+    assert "could not fsync" not in c.log_text()  # its sync requests were forgotten
+
+
+def _rewrite_clog_page(pageno: int) -> None:
+    """Write a resident pg_xact page out again (as an eviction would)."""
+    from access import clog
+
+    ctl = clog.ctl()
+    lwlock_acquire(ctl.lock, LW_EXCLUSIVE)
+    try:
+        slotno = ctl.read_page(pageno, True, 0)
+        ctl.page_dirty[slotno] = 1
+        ctl.write_page(slotno)
+    finally:
+        lwlock_release(ctl.lock)
+
+
+def test_pg_xact_writes_register_their_fsyncs_with_the_checkpointer(cluster, monkeypatch):
+    """SYNC_HANDLER_CLOG: a pg_xact write queues a sync request (handler 1, the
+    segment number) instead of syncing; the checkpoint's sync phase fsyncs the
+    segment; with the queue full and nothing to compact the writer fsyncs it
+    itself, counted in buffers_backend_fsync."""
+    c = cluster(debug_checkpointer_queue_size=2, trace_probes=True, log_min_messages="debug1")
+    pid = c.start_checkpointer()
+    make_relation(1, RelFileNode(DEFAULTTABLESPACE_OID, 5, 50000))
+    synced: list[str | None] = []
+    real_fsync = fd.pg_fsync
+
+    def fsync(f: int, path: str | None = None) -> None:
+        synced.append(path)
+        real_fsync(f, path)
+
+    monkeypatch.setattr(fd, "pg_fsync", fsync)
+    xid = transam.get_new_transaction_id()
+    transam.transaction_id_commit_tree(xid)
+    w = cks.words(c.seg)
+    deadline = time.monotonic() + 10
+    while w[cks.W_NUM_REQUESTS]:  # relation 50000's request, absorbed
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    stop_when_idle(pid)
+    try:
+        _rewrite_clog_page(0)
+        assert w[cks.W_NUM_REQUESTS] == 1 and synced == []
+        region = c.seg.region(cks.REGION)
+        handler, fork, spc, db, rel, segno, type_ = cks.REQUEST.unpack_from(
+            region, cks.REQUESTS_OFFSET)
+        assert (handler, fork, spc, db, rel, segno, type_) == \
+            (sync.SYNC_HANDLER_CLOG, 0, 0, 0, 0, 0, sync.SYNC_REQUEST)
+        assert checkpointer.forward_sync_request(_tag(50000), sync.SYNC_REQUEST)  # full now
+        _rewrite_clog_page(0)  # nothing to compact: the writer syncs the segment itself
+        assert synced == ["pg_xact/0000"]
+        assert w[cks.W_NUM_BACKEND_FSYNC] == 1
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    checkpointer.request_checkpoint(CHECKPOINT_FORCE | CHECKPOINT_IMMEDIATE | CHECKPOINT_WAIT)
+    log = c.log_text()
+    assert re.search(r"DEBUG:  checkpoint sync: number=\d+ file=pg_xact/0000 ", log), log
+    assert re.search(r"trace probe checkpoint__sync__file\(path=pg_xact/0000, usecs=\d+\)",
+                     log), log
+    assert stats()["buffers_backend_fsync"] == 1
+
+
+def test_trace_probes_of_buffers_and_wal(cluster, monkeypatch, capfd):
+    """The backend-side probes (buffer__flush__*, buffer__write__dirty__*,
+    wal__buffer__write__dirty__*) with PostgreSQL's arguments; switched for every
+    module at once by trace_probes' assign hook, and silent when off."""
+    from conf import guc
+
+    c = cluster(shared_buffers=16, wal_buffers=4, trace_probes=True)
+    monkeypatch.setattr(elog, "_setting", c.settings.get)
+    assert guc.ASSIGN_HOOKS["trace_probes"] is xc.set_trace_probes
+    assert bufmgr.probes_enabled and xlog.probes_enabled and sync.probes_enabled
+    reln = make_relation(40)
+    capfd.readouterr()
+    dirty_block(reln, 3)
+    bufmgr.flush_relation_buffers(reln)
+    err = capfd.readouterr().err
+    args = f"forkNum=0, blockNum=3, spcNode={RNODE.spc}, dbNode=5, relNode=16384"
+    assert f"trace probe buffer__flush__start({args})" in err
+    assert f"trace probe buffer__flush__done({args})" in err
+    for blk in range(16):  # every buffer dirty, then a read needs a victim
+        dirty_block(reln, blk)
+    buf = bufmgr.read_buffer(reln, 30)
+    bufmgr.release_buffer(buf)
+    err = capfd.readouterr().err
+    events = re.findall(r"trace probe (buffer__\w+)\(forkNum=0, blockNum=(\d+),", err)
+    assert events[0] == ("buffer__write__dirty__start", "30")  # the block being read
+    assert events[1][0] == "buffer__flush__start" and events[2][0] == "buffer__flush__done"
+    assert events[3] == ("buffer__write__dirty__done", "30")
+    # WAL buffers full of unwritten WAL: the inserting backend writes them itself.
+    for _ in range(8):
+        xlog.xlog_insert_record(xlog.build_simple_record(xi.RM_XLOG_ID, xi.XLOG_NOOP,
+                                                         b"w" * 8000))
+    err = capfd.readouterr().err
+    starts = err.count("trace probe wal__buffer__write__dirty__start()")
+    assert starts >= 1 and err.count("trace probe wal__buffer__write__dirty__done()") == starts
+    xc.set_trace_probes(False)  # what a reload with trace_probes = off does
+    assert not (bufmgr.probes_enabled or xlog.probes_enabled or sync.probes_enabled
+                or xc.probes_enabled)
+    dirty_block(reln, 3)
+    bufmgr.flush_relation_buffers(reln)
+    for _ in range(8):
+        xlog.xlog_insert_record(xlog.build_simple_record(xi.RM_XLOG_ID, xi.XLOG_NOOP,
+                                                         b"w" * 8000))
+    assert "trace probe" not in capfd.readouterr().err
 
 
 # -- DELAY_CHKPT_START ----------------------------------------------------------------------------

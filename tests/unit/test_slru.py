@@ -334,6 +334,10 @@ def test_missing_segment_reads_as_zeroes_in_recovery(harness, capfd):
 
 
 def test_checkpoint_fsyncs_every_segment_written(harness, monkeypatch):
+    """Writes register their segment's fsync (SYNC_HANDLER_CLOG) as relation writes
+    do; here, with no checkpointer, this process keeps them, as a standalone
+    backend does. CheckPointCLOG writes the pages and syncs the directory; the
+    checkpoint's process_sync_requests syncs each segment once."""
     ctl = clog.ctl()
     synced: list[str] = []
     real = fd.pg_fsync
@@ -343,26 +347,34 @@ def test_checkpoint_fsyncs_every_segment_written(harness, monkeypatch):
         real(f, path)
 
     monkeypatch.setattr(fd, "pg_fsync", record)
+    sync.reset()
     for p in range(36):  # evictions write segment 0000 outside any checkpoint
         _fill(ctl, p)
-    assert ctl.seg_dirty[0] == 1
+    assert sync.pending_sync_tags() == [ctl.file_tag(0)]
+    assert synced == []
     clog.check_point_clog()
-    assert synced == ["pg_xact/0000", "pg_xact/0001", "pg_xact"]
-    assert not any(bytes(ctl.seg_dirty))
+    assert synced == ["pg_xact"]
+    assert sorted(t.segno for t in sync.pending_sync_tags()) == [0, 1]
+    assert {t.handler for t in sync.pending_sync_tags()} == {sync.SYNC_HANDLER_CLOG}
+    assert sync.process_sync_requests().files == 2
+    assert synced == ["pg_xact", "pg_xact/0000", "pg_xact/0001"]
     synced.clear()
     clog.check_point_clog()  # nothing written since
+    assert sync.process_sync_requests().files == 0
     assert synced == ["pg_xact"]
 
 
 def test_fsync_failure_is_a_data_sync_error(harness):
+    sync.reset()
     _fill(clog.ctl(), 2)
+    clog.check_point_clog()
     fd.configure_fault_injection("fsync:pg_xact/0000:EIO:count=1")
     with pytest.raises(fd.DataSyncError) as err:
-        clog.check_point_clog()
+        sync.process_sync_requests()
     assert str(err.value) == 'could not fsync file "pg_xact/0000": Input/output error'
-    assert clog.ctl().seg_dirty[0] == 1  # still owed
-    clog.check_point_clog()
-    assert clog.ctl().seg_dirty[0] == 0
+    assert sync.pending_sync_tags() == [clog.ctl().file_tag(0)]  # still owed
+    assert sync.process_sync_requests().files == 1
+    assert sync.pending_sync_tags() == []
 
 
 def test_truncate_removes_whole_segments_before_cutoff(harness, capfd):

@@ -296,9 +296,7 @@ def pg_stat_reset_shared(target: str) -> str:
 def pg_stat_reset() -> str:
     """pg_stat_reset(): zero the current database's counters."""
     _require_superuser("pg_stat_reset")
-    from catalog import catalog
-
-    dboid = catalog.my_database_id()
+    dboid = bs.my_database_id()
     if dboid:
         bs.reset_database_stats(dboid)
     return ""

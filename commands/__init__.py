@@ -1,0 +1,1 @@
+"""Utility commands — mirrors src/backend/commands/ (DDL that is not planned)."""
