@@ -433,6 +433,9 @@ class Backend:
         self.procs = procs
         assert self.main is not None
         self.main.procs = procs
+        from utils import session
+
+        session.procs = procs
         return None
 
     def process_startup_options(self) -> None:

@@ -58,3 +58,7 @@ def timezone_name() -> str:
 # The tcop Session object (settings, transaction block), for the few functions that
 # change settings (set_config) or need the session's sleep (pg_sleep).
 tcop_session: Any = None
+
+# This cluster's PGPROC array (shmem.proc.ProcArray), for functions that look at
+# other processes (pg_cancel_backend).
+procs: Any = None

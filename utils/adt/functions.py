@@ -171,7 +171,7 @@ def _pg_cancel_backend(s: Any, pid: int) -> bool:
 def _pg_terminate_backend(s: Any, pid: int, timeout: int = 0) -> bool:
     from tcop import backend_signals
 
-    return backend_signals.signal_backend(s, pid, terminate=True)
+    return backend_signals.signal_backend(s, pid, terminate=True, timeout_ms=timeout)
 
 
 def _sequence(name: str) -> Callable[..., Any]:
