@@ -185,6 +185,8 @@ def commit_transaction() -> int:
 
 def abort_transaction() -> None:
     """AbortTransaction's WAL and status part (RecordTransactionAbort)."""
+    if _lock is not None:
+        _lock.lock_error_cleanup()  # LockErrorCleanup: leave an interrupted lock wait
     xid = _st.xid
     if not xid:
         procarray.proc_array_end_transaction(0)

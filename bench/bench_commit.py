@@ -85,7 +85,7 @@ def wal_syncs(cluster: Cluster) -> int:
 class PG15:
     """A throwaway PostgreSQL 15 (as user postgres when run as root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: dict[str, str] | None = None) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="pg15bench-"))
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if os.geteuid() == 0:
@@ -100,7 +100,9 @@ class PG15:
         subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-l",
                         str(self.base / "log"), "-o",
                         f"-p {self.port} -k {self.base} -c listen_addresses='' "
-                        "-c shared_buffers=128MB", "start"], check=True, capture_output=True)
+                        + " ".join(f"-c {k}={v}" for k, v in
+                                   {"shared_buffers": "128MB", **(extra or {})}.items()),
+                        "start"], check=True, capture_output=True)
         self.dsn = f"host={self.base} port={self.port} user=postgres dbname=postgres"
 
     def close(self) -> None:

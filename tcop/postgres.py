@@ -143,6 +143,10 @@ class PostgresMain:
                                copy_in=self.copy_in, copy_out=self.copy_out)
         sess.settings, sess.user, sess.database = settings, user, database
         sess.backend_pid, sess.tcop_session = os.getpid(), self.session
+        # Lock waits honour cancel, die and statement_timeout like any other wait.
+        from storage.lmgr import lock
+
+        lock.set_interrupt_hooks(self.check_for_interrupts, lambda: self.statement_deadline)
         self.plan_cache: dict[Any, list[Statement]] = {}
         self.simple_plans = plancache.SimplePlanCache(self._compile)
         # Interrupt flags (miscadmin.h), set by signal handlers.
