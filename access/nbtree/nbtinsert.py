@@ -87,7 +87,9 @@ from access.nbtree.nbtpage import (
     bt_pageinit,
     bt_relandgetbuf,
     bt_relbuf,
+    critical_section_failed,
     index_corrupted,
+    page_append_items,
 )
 from access.nbtree.nbtsearch import (
     BTStack,
@@ -370,45 +372,48 @@ def _bt_insertonpg(rel, c: BTCache, key: BTScanInsert | None, buf: int, cbuf: in
         if meta[5] >= level:
             bt_relbuf(metabuf)
             metabuf = InvalidBuffer
-    _add_item(page, itup, newitemoff)
-    mark_buffer_dirty(buf)
-    blkno = buffer_get_block_number(buf)
-    if metabuf:
-        metapg = buffer_get_page(metabuf)
-        m = list(bt_getmeta(metapg))
-        if m[1] < BTREE_NOVAC_VERSION:
-            m[1] = BTREE_NOVAC_VERSION
-        m[4], m[5] = blkno, level
-        META.pack_into(metapg, META_OFFSET, *m)
-        mark_buffer_dirty(metabuf)
-        c.meta = None
-    if not isleaf:
-        cpage = buffer_get_page(cbuf)
-        _set_flags(cpage, _opaque(cpage)[3] & ~BTP_INCOMPLETE_SPLIT)
-        mark_buffer_dirty(cbuf)
-    if c.is_permanent:
-        rnode = c.rnode
-        blocks = [BlockRef(0, rnode, MAIN_FORKNUM, blkno, page, itup[:tuple_size(itup)],
-                           standard=True)]
-        if isleaf:
-            info = XLOG_BTREE_INSERT_LEAF
-        else:
-            info = XLOG_BTREE_INSERT_UPPER
-            blocks.append(BlockRef(1, rnode, MAIN_FORKNUM, buffer_get_block_number(cbuf),
-                                   buffer_get_page(cbuf), standard=True))
-            if metabuf:
-                metapg = buffer_get_page(metabuf)
-                m = bt_getmeta(metapg)
-                md = XL_METADATA.pack(m[1], m[2], m[3], m[4], m[5], m[6], m[8])
-                blocks.append(BlockRef(2, rnode, MAIN_FORKNUM, BTREE_METAPAGE, metapg, md,
-                                       will_init=True, standard=True))
-                info = XLOG_BTREE_INSERT_META
-        lsn = xlog.xlog_insert(RM_BTREE_ID, info, XL_INSERT.pack(newitemoff), blocks)
-        page_set_lsn(page, lsn)
-        if not isleaf:
-            page_set_lsn(buffer_get_page(cbuf), lsn)
+    try:
+        _add_item(page, itup, newitemoff)
+        mark_buffer_dirty(buf)
+        blkno = buffer_get_block_number(buf)
         if metabuf:
-            page_set_lsn(buffer_get_page(metabuf), lsn)
+            metapg = buffer_get_page(metabuf)
+            m = list(bt_getmeta(metapg))
+            if m[1] < BTREE_NOVAC_VERSION:
+                m[1] = BTREE_NOVAC_VERSION
+            m[4], m[5] = blkno, level
+            META.pack_into(metapg, META_OFFSET, *m)
+            mark_buffer_dirty(metabuf)
+            c.meta = None
+        if not isleaf:
+            cpage = buffer_get_page(cbuf)
+            _set_flags(cpage, _opaque(cpage)[3] & ~BTP_INCOMPLETE_SPLIT)
+            mark_buffer_dirty(cbuf)
+        if c.is_permanent:
+            rnode = c.rnode
+            blocks = [BlockRef(0, rnode, MAIN_FORKNUM, blkno, page, itup[:tuple_size(itup)],
+                               standard=True)]
+            if isleaf:
+                info = XLOG_BTREE_INSERT_LEAF
+            else:
+                info = XLOG_BTREE_INSERT_UPPER
+                blocks.append(BlockRef(1, rnode, MAIN_FORKNUM, buffer_get_block_number(cbuf),
+                                       buffer_get_page(cbuf), standard=True))
+                if metabuf:
+                    metapg = buffer_get_page(metabuf)
+                    m = bt_getmeta(metapg)
+                    md = XL_METADATA.pack(m[1], m[2], m[3], m[4], m[5], m[6], m[8])
+                    blocks.append(BlockRef(2, rnode, MAIN_FORKNUM, BTREE_METAPAGE, metapg, md,
+                                           will_init=True, standard=True))
+                    info = XLOG_BTREE_INSERT_META
+            lsn = xlog.xlog_insert(RM_BTREE_ID, info, XL_INSERT.pack(newitemoff), blocks)
+            page_set_lsn(page, lsn)
+            if not isleaf:
+                page_set_lsn(buffer_get_page(cbuf), lsn)
+            if metabuf:
+                page_set_lsn(buffer_get_page(metabuf), lsn)
+    except BaseException as exc:
+        critical_section_failed(exc)
     if metabuf:
         bt_relbuf(metabuf)
     if not isleaf:
@@ -451,44 +456,28 @@ def _bt_split(rel, c: BTCache, buf: int, cbuf: int, newitemoff: int, newitemsz: 
         lefthighkey = bt_truncate(c, lastleft, firstright)
     else:
         lefthighkey = firstright
-    _add_item(leftpage, lefthighkey, P_HIKEY)
-    afterleftoff = P_HIKEY + 1
-
     rightpage = bytearray(BLCKSZ)
     bt_pageinit(rightpage)
     rflags = oflags & ~(BTP_ROOT | BTP_SPLIT_END | BTP_HAS_GARBAGE)
-    afterrightoff = P_HIKEY
-    if not isrightmost:
-        _add_item(rightpage, _get_item(origpage, P_HIKEY), afterrightoff)
-        afterrightoff += 1
-    minusinfoff = afterrightoff if not isleaf else 0
 
-    def addright(item) -> None:
-        nonlocal afterrightoff
-        if afterrightoff == minusinfoff:
-            # The first data item of an internal page is "minus infinity".
-            t = bytearray(MINUS_INFINITY)
-            t[0:4] = item[0:4]
-            item = t
-        _add_item(rightpage, item, afterrightoff)
-        afterrightoff += 1
-
+    # The items of each half in item-number order (the new item in its place);
+    # an internal right half's first data item becomes "minus infinity".
+    litems: list = [lefthighkey]
+    ritems: list = [] if isrightmost else [_get_item(origpage, P_HIKEY)]
     firstdata = P_HIKEY if isrightmost else P_FIRSTKEY
     for i in range(firstdata, maxoff + 1):
-        dataitem = _get_item(origpage, i)
         if i == newitemoff:
-            if newitemonleft:
-                _add_item(leftpage, newitem, afterleftoff)
-                afterleftoff += 1
-            else:
-                addright(newitem)
-        if i < firstrightoff:
-            _add_item(leftpage, dataitem, afterleftoff)
-            afterleftoff += 1
-        else:
-            addright(dataitem)
+            (litems if newitemonleft else ritems).append(newitem)
+        (litems if i < firstrightoff else ritems).append(_get_item(origpage, i))
     if newitemoff > maxoff:
-        addright(newitem)
+        ritems.append(newitem)
+    if not isleaf:
+        minusinf = 0 if isrightmost else 1
+        t = bytearray(MINUS_INFINITY)
+        t[0:4] = ritems[minusinf][0:4]
+        ritems[minusinf] = t
+    page_append_items(leftpage, litems)
+    page_append_items(rightpage, ritems)
 
     # Everything is prepared; now the new right page and the old right sibling.
     rbuf = bt_allocbuf(rel)
@@ -509,40 +498,43 @@ def _bt_split(rel, c: BTCache, buf: int, cbuf: int, newitemoff: int, newitemsz: 
     OPAQUE.pack_into(rightpage, BT_SPECIAL, origpagenumber, onext, olevel, rflags, 0)
 
     # The critical section: install both halves, fix the sibling, log it.
-    origpage[:] = leftpage
-    mark_buffer_dirty(buf)
-    rpage[:] = rightpage
-    mark_buffer_dirty(rbuf)
-    if sbuf:
-        U32.pack_into(spage, OFF_PREV, rightpagenumber)
-        mark_buffer_dirty(sbuf)
-    if not isleaf:
-        cpage = buffer_get_page(cbuf)
-        _set_flags(cpage, _opaque(cpage)[3] & ~BTP_INCOMPLETE_SPLIT)
-        mark_buffer_dirty(cbuf)
-    if c.is_permanent:
-        rnode = c.rnode
-        ldata = bytes(newitem[:newitemsz]) if newitemonleft else b""
-        ldata += bytes(lefthighkey)
-        rlower, rupper, rspecial = _LOWER_UPPER_SPECIAL.unpack_from(rpage, 12)
-        blocks = [BlockRef(0, rnode, MAIN_FORKNUM, origpagenumber, origpage, ldata,
-                           standard=True),
-                  BlockRef(1, rnode, MAIN_FORKNUM, rightpagenumber, rpage,
-                           bytes(rpage[rupper:rspecial]), will_init=True)]
+    try:
+        origpage[:] = leftpage
+        mark_buffer_dirty(buf)
+        rpage[:] = rightpage
+        mark_buffer_dirty(rbuf)
         if sbuf:
-            blocks.append(BlockRef(2, rnode, MAIN_FORKNUM, onext, spage, standard=True))
+            U32.pack_into(spage, OFF_PREV, rightpagenumber)
+            mark_buffer_dirty(sbuf)
         if not isleaf:
-            blocks.append(BlockRef(3, rnode, MAIN_FORKNUM, buffer_get_block_number(cbuf),
-                                   buffer_get_page(cbuf), standard=True))
-        info = XLOG_BTREE_SPLIT_L if newitemonleft else XLOG_BTREE_SPLIT_R
-        lsn = xlog.xlog_insert(RM_BTREE_ID, info,
-                               XL_SPLIT.pack(olevel, firstrightoff, newitemoff, 0), blocks)
-        page_set_lsn(origpage, lsn)
-        page_set_lsn(rpage, lsn)
-        if sbuf:
-            page_set_lsn(spage, lsn)
-        if not isleaf:
-            page_set_lsn(buffer_get_page(cbuf), lsn)
+            cpage = buffer_get_page(cbuf)
+            _set_flags(cpage, _opaque(cpage)[3] & ~BTP_INCOMPLETE_SPLIT)
+            mark_buffer_dirty(cbuf)
+        if c.is_permanent:
+            rnode = c.rnode
+            ldata = bytes(newitem[:newitemsz]) if newitemonleft else b""
+            ldata += bytes(lefthighkey)
+            rlower, rupper, rspecial = _LOWER_UPPER_SPECIAL.unpack_from(rpage, 12)
+            blocks = [BlockRef(0, rnode, MAIN_FORKNUM, origpagenumber, origpage, ldata,
+                               standard=True),
+                      BlockRef(1, rnode, MAIN_FORKNUM, rightpagenumber, rpage,
+                               bytes(rpage[rupper:rspecial]), will_init=True)]
+            if sbuf:
+                blocks.append(BlockRef(2, rnode, MAIN_FORKNUM, onext, spage, standard=True))
+            if not isleaf:
+                blocks.append(BlockRef(3, rnode, MAIN_FORKNUM, buffer_get_block_number(cbuf),
+                                       buffer_get_page(cbuf), standard=True))
+            info = XLOG_BTREE_SPLIT_L if newitemonleft else XLOG_BTREE_SPLIT_R
+            lsn = xlog.xlog_insert(RM_BTREE_ID, info,
+                                   XL_SPLIT.pack(olevel, firstrightoff, newitemoff, 0), blocks)
+            page_set_lsn(origpage, lsn)
+            page_set_lsn(rpage, lsn)
+            if sbuf:
+                page_set_lsn(spage, lsn)
+            if not isleaf:
+                page_set_lsn(buffer_get_page(cbuf), lsn)
+    except BaseException as exc:
+        critical_section_failed(exc)
     if sbuf:
         bt_relbuf(sbuf)
     if not isleaf:
@@ -660,6 +652,19 @@ def _bt_newroot(rel, c: BTCache, lbuf: int, rbuf: int) -> int:
     if m[1] < BTREE_NOVAC_VERSION:
         m[1] = BTREE_NOVAC_VERSION
     level = _opaque(lpage)[2] + 1
+    try:
+        _newroot_critical(c, lbuf, lpage, lbkno, rootbuf, rootpage, rootblknum, metabuf,
+                          metapg, m, level, left_item, right_item)
+    except BaseException as exc:
+        critical_section_failed(exc)
+    bt_relbuf(metabuf)
+    return rootbuf
+
+
+def _newroot_critical(c: BTCache, lbuf: int, lpage, lbkno: int, rootbuf: int, rootpage,
+                      rootblknum: int, metabuf: int, metapg, m: list, level: int,
+                      left_item, right_item) -> None:
+    """_bt_newroot's critical section: fill the root, repoint the metapage, log it."""
     OPAQUE.pack_into(rootpage, BT_SPECIAL, P_NONE, P_NONE, level, BTP_ROOT, 0)
     m[2], m[3], m[4], m[5] = rootblknum, level, rootblknum, level
     META.pack_into(metapg, META_OFFSET, *m)
@@ -683,7 +688,5 @@ def _bt_newroot(rel, c: BTCache, lbuf: int, rbuf: int) -> int:
         page_set_lsn(lpage, lsn)
         page_set_lsn(rootpage, lsn)
         page_set_lsn(metapg, lsn)
-    bt_relbuf(metabuf)
-    return rootbuf
 
 

@@ -23,6 +23,7 @@ no LP_DEAD "killed item" hints.
 
 from __future__ import annotations
 
+import os
 import struct
 
 from access import xlog
@@ -72,7 +73,7 @@ from storage.bufmgr import (
 )
 from storage.bufpage import BLCKSZ, SIZE_OF_PAGE_HEADER_DATA, page_init, page_set_lsn
 from storage.relfilenode import MAIN_FORKNUM
-from utils.elog import PgError
+from utils.elog import PANIC, PgError
 
 InvalidBuffer = 0
 _LOWER = struct.Struct("<H")
@@ -81,6 +82,15 @@ _LOWER_UPPER_SPECIAL = struct.Struct("<HHH")
 _ITEMID = struct.Struct("<I")
 _OFF_LOWER = 12
 _OFF_UPPER = 14
+
+
+def critical_section_failed(exc: BaseException) -> None:
+    """An error between changing shared pages and WAL-logging the change: as in
+    PostgreSQL's critical sections, a PANIC, leaving the pages to crash recovery."""
+    from utils import elog
+
+    elog.ereport(PANIC, f"error in a critical section of the btree access method: {exc!r}")
+    os.abort()
 
 
 def index_corrupted(message: str) -> PgError:
@@ -227,20 +237,24 @@ def bt_getroot(rel, c: BTCache, access: int) -> int:
         rootbuf = bt_allocbuf(rel, meta_locked=True)
         rootblkno = buffer_get_block_number(rootbuf)
         rootpage = buffer_get_page(rootbuf)
-        OPAQUE.pack_into(rootpage, BT_SPECIAL, P_NONE, P_NONE, 0, BTP_LEAF | BTP_ROOT, 0)
-        META.pack_into(metapg, META_OFFSET, BTREE_MAGIC, meta[1], rootblkno, 0, rootblkno, 0,
-                       0, -1.0, meta[8])
-        mark_buffer_dirty(rootbuf)
-        mark_buffer_dirty(metabuf)
-        if c.is_permanent:
-            md = XL_METADATA.pack(meta[1], rootblkno, 0, rootblkno, 0, 0, meta[8])
-            rnode = c.rnode
-            lsn = xlog.xlog_insert(RM_BTREE_ID, XLOG_BTREE_NEWROOT, XL_NEWROOT.pack(rootblkno, 0), [
-                BlockRef(0, rnode, MAIN_FORKNUM, rootblkno, rootpage, will_init=True),
-                BlockRef(2, rnode, MAIN_FORKNUM, BTREE_METAPAGE, metapg, md, will_init=True,
-                         standard=True)])
-            page_set_lsn(rootpage, lsn)
-            page_set_lsn(metapg, lsn)
+        try:
+            OPAQUE.pack_into(rootpage, BT_SPECIAL, P_NONE, P_NONE, 0, BTP_LEAF | BTP_ROOT, 0)
+            META.pack_into(metapg, META_OFFSET, BTREE_MAGIC, meta[1], rootblkno, 0, rootblkno,
+                           0, 0, -1.0, meta[8])
+            mark_buffer_dirty(rootbuf)
+            mark_buffer_dirty(metabuf)
+            if c.is_permanent:
+                md = XL_METADATA.pack(meta[1], rootblkno, 0, rootblkno, 0, 0, meta[8])
+                rnode = c.rnode
+                lsn = xlog.xlog_insert(
+                    RM_BTREE_ID, XLOG_BTREE_NEWROOT, XL_NEWROOT.pack(rootblkno, 0), [
+                        BlockRef(0, rnode, MAIN_FORKNUM, rootblkno, rootpage, will_init=True),
+                        BlockRef(2, rnode, MAIN_FORKNUM, BTREE_METAPAGE, metapg, md,
+                                 will_init=True, standard=True)])
+                page_set_lsn(rootpage, lsn)
+                page_set_lsn(metapg, lsn)
+        except BaseException as exc:
+            critical_section_failed(exc)
         # Trade the root's write lock for a read lock: nobody else knows it yet.
         bt_unlockbuf(rootbuf)
         bt_lockbuf(rootbuf, BT_READ)
@@ -375,22 +389,43 @@ def page_index_tuple_overwrite(page, offnum: int, newtup) -> bool:
     return True
 
 
+def page_append_items(page, items) -> None:
+    """PageAddItem of each of ``items`` at the next offset, in order, as one step:
+    the same bytes as adding them one by one to the end of the line-pointer array."""
+    lower, upper = _LOWER_UPPER.unpack_from(page, _OFF_LOWER)
+    words = []
+    for item in items:
+        size = len(item)
+        upper -= (size + 7) & ~7
+        page[upper:upper + size] = item
+        words.append(upper | (1 << 15) | (size << 17))
+    n = len(words)
+    if lower + 4 * n > upper:
+        raise PgError("XX000", "index page overflow while adding items", severity=PANIC)
+    struct.pack_into(f"<{n}I", page, lower, *words)
+    _LOWER_UPPER.pack_into(page, _OFF_LOWER, lower + 4 * n, upper)
+
+
 # -- VACUUM ------------------------------------------------------------------------------------
 
 def bt_delitems_vacuum(rel, c: BTCache, buf: int, deletable: list[int]) -> None:
     """_bt_delitems_vacuum: remove ``deletable`` (ascending offsets) from a leaf
     page under its exclusive lock, WAL-logged as XLOG_BTREE_VACUUM."""
     page = buffer_get_page(buf)
-    page_index_multi_delete(page, deletable)
-    flags = U16.unpack_from(page, OFF_FLAGS)[0]
-    U16.pack_into(page, OFF_CYCLEID, 0)
-    U16.pack_into(page, OFF_FLAGS, flags & ~BTP_HAS_GARBAGE)
-    mark_buffer_dirty(buf)
-    if c.is_permanent:
-        lsn = xlog.xlog_insert(RM_BTREE_ID, XLOG_BTREE_VACUUM, XL_VACUUM.pack(len(deletable), 0), [
-            BlockRef(0, c.rnode, MAIN_FORKNUM, buffer_get_block_number(buf), page,
-                     struct.pack(f"<{len(deletable)}H", *deletable), standard=True)])
-        page_set_lsn(page, lsn)
+    try:
+        page_index_multi_delete(page, deletable)
+        flags = U16.unpack_from(page, OFF_FLAGS)[0]
+        U16.pack_into(page, OFF_CYCLEID, 0)
+        U16.pack_into(page, OFF_FLAGS, flags & ~BTP_HAS_GARBAGE)
+        mark_buffer_dirty(buf)
+        if c.is_permanent:
+            lsn = xlog.xlog_insert(
+                RM_BTREE_ID, XLOG_BTREE_VACUUM, XL_VACUUM.pack(len(deletable), 0), [
+                    BlockRef(0, c.rnode, MAIN_FORKNUM, buffer_get_block_number(buf), page,
+                             struct.pack(f"<{len(deletable)}H", *deletable), standard=True)])
+            page_set_lsn(page, lsn)
+    except BaseException as exc:
+        critical_section_failed(exc)
 
 
 def bt_build_empty(index_rel) -> None:
@@ -401,6 +436,7 @@ def bt_build_empty(index_rel) -> None:
 
     c = get_cache(index_rel)
     c.meta = None
+    c.icache.clear()
     index_rel.target_block = 0xFFFFFFFF
     reln = index_rel.smgr
     from storage import smgr
@@ -413,13 +449,16 @@ def bt_build_empty(index_rel) -> None:
     buf = read_buffer(reln, P_NEW if nblocks == 0 else BTREE_METAPAGE)
     lock_buffer(buf, BUFFER_LOCK_EXCLUSIVE)
     page = buffer_get_page(buf)
-    bt_initmetapage(page, P_NONE, 0, c.allequalimage)
-    mark_buffer_dirty(buf)
-    if c.is_permanent:
-        lsn = xlog.xlog_insert(RM_XLOG_ID, XLOG_FPI, b"", [
-            BlockRef(0, c.rnode, MAIN_FORKNUM, BTREE_METAPAGE, page, standard=True,
-                     force_image=True)])
-        page_set_lsn(page, lsn)
+    try:
+        bt_initmetapage(page, P_NONE, 0, c.allequalimage)
+        mark_buffer_dirty(buf)
+        if c.is_permanent:
+            lsn = xlog.xlog_insert(RM_XLOG_ID, XLOG_FPI, b"", [
+                BlockRef(0, c.rnode, MAIN_FORKNUM, BTREE_METAPAGE, page, standard=True,
+                         force_image=True)])
+            page_set_lsn(page, lsn)
+    except BaseException as exc:
+        critical_section_failed(exc)
     unlock_release_buffer(buf)
 
 

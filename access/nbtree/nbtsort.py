@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from access import xlog
-from access.heaptuple import index_form_tuple
 from access.nbtree.nbtdefs import (
     BT_MAX_ITEM_SIZE,
     BT_MAX_ITEM_SIZE_NO_HEAP_TID,
@@ -38,18 +37,18 @@ from access.nbtree.nbtdefs import (
     BTREE_NONLEAF_FILLFACTOR,
     MINUS_INFINITY,
     OFF_FLAGS,
-    OFF_NEXT,
-    OFF_PREV,
     OPAQUE,
-    P_FIRSTKEY,
-    P_HIKEY,
     P_NONE,
+    SIZE_OF_BT_OPAQUE,
     U16,
-    U32,
     maxalign,
     set_downlink,
 )
-from access.nbtree.nbtpage import bt_initmetapage, bt_pageinit, page_index_tuple_overwrite
+from access.nbtree.nbtpage import (
+    bt_initmetapage,
+    bt_pageinit,
+    page_append_items,
+)
 from access.nbtree.nbtutils import (
     NULL,
     BTCache,
@@ -61,7 +60,7 @@ from access.nbtree.nbtutils import (
 from access.xlog_internal import RM_XLOG_ID, XLOG_FPI
 from access.xloginsert import BlockRef
 from storage import bufmgr, bufpage, smgr
-from storage.bufpage import BLCKSZ, page_set_lsn
+from storage.bufpage import BLCKSZ, SIZE_OF_PAGE_HEADER_DATA, page_set_lsn
 from storage.relfilenode import MAIN_FORKNUM
 from utils.elog import PgError
 
@@ -77,15 +76,20 @@ class IndexBuildResult(NamedTuple):
 
 
 class _PageState:
-    """BTPageState: the page being filled on one level."""
+    """BTPageState: the page being filled on one level. Its data items are kept in
+    a list with the space they take (``used``: tuples MAXALIGNed, plus line
+    pointers, plus the reserved P_HIKEY slot); the page itself is laid out once,
+    when it is finished (_finish_page), giving the bytes PostgreSQL's
+    item-by-item _bt_sortaddtup produces."""
 
-    __slots__ = ("page", "blkno", "lowkey", "lastoff", "level", "full", "next")
+    __slots__ = ("items", "used", "blkno", "prev", "lowkey", "level", "full", "next")
 
-    def __init__(self, page: bytearray, blkno: int, level: int, full: int) -> None:
-        self.page = page
+    def __init__(self, blkno: int, level: int, full: int) -> None:
+        self.items: list = []
+        self.used = SIZE_OF_PAGE_HEADER_DATA + 4 + SIZE_OF_BT_OPAQUE
         self.blkno = blkno
+        self.prev = P_NONE
         self.lowkey: bytearray | None = None
-        self.lastoff = P_HIKEY
         self.level = level
         self.full = full
         self.next: _PageState | None = None
@@ -105,15 +109,6 @@ class _WriteState:
             self.checksums = bufmgr.pool().checksums
         except AssertionError:
             self.checksums = False
-
-
-def _blnewpage(level: int) -> bytearray:
-    """_bt_blnewpage: a fresh page with the P_HIKEY slot reserved."""
-    page = bytearray(BLCKSZ)
-    bt_pageinit(page)
-    OPAQUE.pack_into(page, BT_SPECIAL, P_NONE, P_NONE, level, 0 if level > 0 else BTP_LEAF, 0)
-    _LOWER.pack_into(page, 12, _LOWER.unpack_from(page, 12)[0] + 4)
-    return page
 
 
 def _blwritepage(ws: _WriteState, page: bytearray, blkno: int) -> None:
@@ -141,38 +136,37 @@ def _pagestate(ws: _WriteState, level: int) -> _PageState:
         full = BLCKSZ * (100 - BTREE_NONLEAF_FILLFACTOR) // 100
     else:
         full = ws.c.target_free
-    st = _PageState(_blnewpage(level), ws.pages_alloced, level, full)
+    st = _PageState(ws.pages_alloced, level, full)
     ws.pages_alloced += 1
     return st
 
 
-def _slideleft(page: bytearray) -> None:
-    """_bt_slideleft: a rightmost page has no high key — shift the line pointers
-    down one slot (the last slot's bytes stay behind pd_lower, as in PostgreSQL)."""
-    lower = _LOWER.unpack_from(page, 12)[0]
-    page[24:lower - 4] = page[28:lower]
-    _LOWER.pack_into(page, 12, lower - 4)
-
-
-def _sortaddtup(page: bytearray, itup, offnum: int, newfirstdataitem: bool) -> None:
-    """_bt_sortaddtup: append at ``offnum`` (a minus-infinity item if asked)."""
-    if newfirstdataitem:
-        t = bytearray(MINUS_INFINITY)
-        t[0:4] = itup[0:4]
-        itup = t
-    if bufpage.page_add_item(page, itup, offnum, is_heap=False) != offnum:
-        raise PgError("XX000", "failed to add item to the index page")
+def _finish_page(state: _PageState, hikey, nxt: int) -> bytearray:
+    """The page of ``state``: data items from offset 2 (1 if rightmost: no
+    ``hikey``), tuples laid out downward in item order, the high key last (it
+    was the last item added, then replaced by its truncated form in place)."""
+    page = bytearray(BLCKSZ)
+    bt_pageinit(page)
+    level = state.level
+    OPAQUE.pack_into(page, BT_SPECIAL, state.prev, nxt, level, 0 if level else BTP_LEAF, 0)
+    if hikey is None:
+        page_append_items(page, state.items)
+        return page
+    _LOWER.pack_into(page, 12, SIZE_OF_PAGE_HEADER_DATA + 4)
+    page_append_items(page, state.items)
+    lower, upper = _LOWER_UPPER.unpack_from(page, 12)
+    size = len(hikey)
+    upper -= maxalign(size)
+    page[upper:upper + size] = hikey
+    _ITEMID.pack_into(page, SIZE_OF_PAGE_HEADER_DATA, upper | (1 << 15) | (size << 17))
+    _LOWER_UPPER.pack_into(page, 12, lower, upper)
+    return page
 
 
 def _buildadd(ws: _WriteState, state: _PageState, itup) -> None:
     """_bt_buildadd: add ``itup`` to the level's current page, finishing the page
     first (its last item becomes the high key, copied up as a downlink) when it
     is full to the fillfactor."""
-    npage = state.page
-    nblkno = state.blkno
-    last_off = state.lastoff
-    lower, upper = _LOWER_UPPER.unpack_from(npage, 12)
-    pgspc = upper - lower - 4 if upper - lower >= 4 else 0
     itupsz = maxalign(len(itup))
     isleaf = state.level == 0
     if itupsz > BT_MAX_ITEM_SIZE:
@@ -180,49 +174,47 @@ def _buildadd(ws: _WriteState, state: _PageState, itup) -> None:
         if itupsz > limit:
             hi, lo, pos = struct.unpack_from("<HHH", itup, 0)
             check_tuple_size(itupsz, limit, ws.c.relname, None, ((hi << 16) | lo, pos))
-    if pgspc < itupsz + (8 if isleaf else 0) or (pgspc < state.full and last_off > P_FIRSTKEY):
-        opage = npage
-        oblkno = nblkno
-        npage = _blnewpage(state.level)
+    # PageGetFreeSpace of the page as PostgreSQL would have it.
+    pgspc = BLCKSZ - state.used - 4
+    if pgspc < 0:
+        pgspc = 0
+    items = state.items
+    if pgspc < itupsz + (8 if isleaf else 0) or (pgspc < state.full and len(items) > 1):
+        oitup = items.pop()
+        if isleaf:
+            hikey = bt_truncate(ws.c, items[-1], oitup)
+        else:
+            hikey = oitup
         nblkno = ws.pages_alloced
         ws.pages_alloced += 1
-        lp = 20 + 4 * last_off
-        w = _ITEMID.unpack_from(opage, lp)[0]
-        off = w & 0x7FFF
-        oitup = bytes(opage[off:off + (w >> 17)])
-        _sortaddtup(npage, oitup, P_FIRSTKEY, not isleaf)
-        # 'last' becomes the high key of the old page.
-        opage[24:28] = opage[lp:lp + 4]
-        opage[lp:lp + 4] = b"\0\0\0\0"
-        _LOWER.pack_into(opage, 12, _LOWER.unpack_from(opage, 12)[0] - 4)
-        if isleaf:
-            w = _ITEMID.unpack_from(opage, 20 + 4 * (last_off - 1))[0]
-            off = w & 0x7FFF
-            lastleft = bytes(opage[off:off + (w >> 17)])
-            truncated = bt_truncate(ws.c, lastleft, oitup)
-            if not page_index_tuple_overwrite(opage, P_HIKEY, truncated):
-                raise PgError("XX000", "failed to add high key to the index page")
-            w = _ITEMID.unpack_from(opage, 24)[0]
-            off = w & 0x7FFF
-            oitup = bytes(opage[off:off + (w >> 17)])
+        opage = _finish_page(state, hikey, nblkno)
         if state.next is None:
             state.next = _pagestate(ws, state.level + 1)
         lowkey = state.lowkey
         assert lowkey is not None
-        set_downlink(lowkey, oblkno)
+        set_downlink(lowkey, state.blkno)
         _buildadd(ws, state.next, lowkey)
-        state.lowkey = bytearray(oitup)
-        U32.pack_into(opage, OFF_NEXT, nblkno)
-        U32.pack_into(npage, OFF_PREV, oblkno)
-        _blwritepage(ws, opage, oblkno)
-        last_off = P_FIRSTKEY
-    if last_off == P_HIKEY:
+        state.lowkey = bytearray(hikey)
+        _blwritepage(ws, opage, state.blkno)
+        # The new page starts with the old page's last item (minus infinity on
+        # an internal level).
+        state.prev = state.blkno
+        state.blkno = nblkno
+        if not isleaf:
+            t = bytearray(MINUS_INFINITY)
+            t[0:4] = oitup[0:4]
+            oitup = t
+        state.items = items = [oitup]
+        state.used = SIZE_OF_PAGE_HEADER_DATA + 4 + SIZE_OF_BT_OPAQUE + maxalign(len(oitup)) + 4
+    elif not items:
         state.lowkey = bytearray(MINUS_INFINITY)
-    last_off += 1
-    _sortaddtup(npage, itup, last_off, not isleaf and last_off == P_FIRSTKEY)
-    state.page = npage
-    state.blkno = nblkno
-    state.lastoff = last_off
+        if not isleaf:
+            t = bytearray(MINUS_INFINITY)
+            t[0:4] = itup[0:4]
+            itup = t
+            itupsz = len(t)
+    items.append(itup)
+    state.used += itupsz + 4
 
 
 def _uppershutdown(ws: _WriteState, state: _PageState | None) -> None:
@@ -231,8 +223,6 @@ def _uppershutdown(ws: _WriteState, state: _PageState | None) -> None:
     s = state
     while s is not None:
         if s.next is None:
-            flags = U16.unpack_from(s.page, OFF_FLAGS)[0]
-            U16.pack_into(s.page, OFF_FLAGS, flags | BTP_ROOT)
             rootblkno, rootlevel = s.blkno, s.level
         else:
             lowkey = s.lowkey
@@ -240,8 +230,11 @@ def _uppershutdown(ws: _WriteState, state: _PageState | None) -> None:
             set_downlink(lowkey, s.blkno)
             _buildadd(ws, s.next, lowkey)
             s.lowkey = None
-        _slideleft(s.page)
-        _blwritepage(ws, s.page, s.blkno)
+        page = _finish_page(s, None, P_NONE)
+        if s.next is None:
+            flags = U16.unpack_from(page, OFF_FLAGS)[0]
+            U16.pack_into(page, OFF_FLAGS, flags | BTP_ROOT)
+        _blwritepage(ws, page, s.blkno)
         s = s.next
     meta = bytearray(BLCKSZ)
     bt_initmetapage(meta, rootblkno, rootlevel, ws.c.allequalimage)
@@ -263,9 +256,12 @@ def bt_build(heap_rel, index_rel,
     Returns (heap_tuples, index_tuples)."""
     c = get_cache(index_rel)
     c.meta = None
+    c.icache.clear()
     index_rel.target_block = 0xFFFFFFFF
     info = index_rel.index
     indkey = tuple(info.indkey) if info is not None else tuple(range(1, c.nkeyatts + 1))
+    if len(indkey) != c.nkeyatts or 0 in indkey:
+        raise PgError("0A000", "indexes on expressions are not supported")
     unique = bool(info is not None and info.indisunique)
     reln = index_rel.smgr
     if not smgr.smgr_exists(reln, MAIN_FORKNUM):
@@ -278,12 +274,18 @@ def bt_build(heap_rel, index_rel,
     dead: list[tuple[tuple, tuple[int, int], list[Any]]] = []
     nheap = 0
     rows = build_scan if build_scan is not None else _heap_build_scan(heap_rel)
-    simple = len(indkey) == 1
+    simple = len(indkey) == 1 and not c.special
     a0 = indkey[0] - 1 if indkey else 0
     for tid, row, is_live in rows:
         nheap += 1
-        ivals = [row[a0]] if simple else [row[a - 1] for a in indkey]
-        entry = (norm(ivals), tuple(tid), ivals)
+        if simple:
+            v = row[a0]
+            ivals = [v]
+            key = (NULL,) if v is None else (v,)
+        else:
+            ivals = [row[a - 1] for a in indkey]
+            key = norm(ivals)
+        entry = (key, tuple(tid), ivals)
         if is_live or not unique:
             spool.append(entry)
         else:
@@ -302,12 +304,11 @@ def bt_build(heap_rel, index_rel,
 
     ws = _WriteState(index_rel, c)
     state = None
-    desc = c.desc
-    for _, tid, ivals in spool:
-        itup = index_form_tuple(desc, ivals, tid)
-        if state is None:
-            state = _pagestate(ws, 0)
-        _buildadd(ws, state, itup)
+    form = c.form_tuple
+    if spool:
+        state = _pagestate(ws, 0)
+        for _, tid, ivals in spool:
+            _buildadd(ws, state, form(ivals, tid))
     _uppershutdown(ws, state)
     if ws.use_wal:
         smgr.smgr_immedsync(reln, MAIN_FORKNUM)

@@ -115,14 +115,9 @@ class HeapCluster:
         self.harness.close()
 
 
-def begin(xid_lock: bool = True) -> int:
-    """Assign an xid now (and take its transaction lock, as AssignTransactionId)."""
-    xid = xact.get_current_transaction_id()
-    if xid_lock:
-        from storage.lmgr import lmgr
-
-        lmgr.xact_lock_table_insert(xid)
-    return xid
+def begin() -> int:
+    """Assign an xid now (xact takes its transaction lock, as AssignTransactionId)."""
+    return xact.get_current_transaction_id()
 
 
 def commit() -> None:
