@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from access import xact
 from catalog import pg_type as t
 from executor import nodes as N
 from executor.exec_expr import compile_expr, compile_qual
@@ -25,6 +26,8 @@ from executor.modify import ModifyTable, ResultRelation
 from optimizer import planner
 from parser import analyze, parse_expr
 from parser.parse_expr import ParseState
+from storage.lmgr import lmgr
+from utils import relcache, snapmgr
 from utils.elog import PgError
 
 Column = tuple[str, int, int]
@@ -50,8 +53,6 @@ class Plan:
 
 def catalog_generation() -> int:
     """The relation cache's view of the catalog version (see utils/relcache.py)."""
-    from utils import relcache
-
     return relcache.catalog_generation()
 
 
@@ -176,21 +177,16 @@ def _plan_modify(q: analyze.Query, ps: ParseState) -> ModifyTable:
 # =============================================================================================
 
 def acquire_executor_locks(relations: Sequence[tuple[Any, int]]) -> None:
-    from storage.lmgr import lmgr
-
+    lock = lmgr.lock_relation_oid
     for rel, mode in relations:
-        lmgr.lock_relation_oid(rel.oid, mode)
+        lock(rel.oid, mode)
 
 
 def run_plan(plan: Plan, params: Sequence[Any],
              check_interrupts: Callable[[], None]) -> tuple[list[list[Any]], str]:
     """ExecutorStart/Run/Finish/End for one execution: (rows, command tag)."""
-    from access import xact
-
     if plan.kind == "select":
         if plan.relations:
-            from utils import snapmgr
-
             acquire_executor_locks(plan.relations)
             ec = N.ExecContext(params, snapmgr.get_transaction_snapshot(),
                                xact.get_current_command_id(False), check_interrupts)
@@ -198,8 +194,6 @@ def run_plan(plan: Plan, params: Sequence[Any],
             ec = N.ExecContext(params, None, 0, check_interrupts)
         rows = list(plan.select.rows(ec))  # type: ignore[union-attr]
         return rows, f"SELECT {len(rows)}"
-    from utils import snapmgr
-
     acquire_executor_locks(plan.relations)
     snapshot = snapmgr.get_transaction_snapshot()
     ec = N.ExecContext(params, snapshot, xact.get_current_command_id(True), check_interrupts)

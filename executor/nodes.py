@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from access import heapam, nbtree
 from utils.elog import PgError
 
 Row = list[Any]
@@ -62,8 +63,6 @@ class SeqScan(PlanNode):
     width: int = 0
 
     def rows(self, ec: ExecContext) -> Iterator[Row]:
-        from access import heapam
-
         qual, params = self.qual, ec.params
         for tid, values in heapam.heap_scan(self.rel, ec.snapshot):
             values.append(tid)
@@ -100,8 +99,6 @@ class IndexScan(PlanNode):
     backward: bool = False
 
     def rows(self, ec: ExecContext) -> Iterator[Row]:
-        from access import heapam, nbtree
-
         params = ec.params
         scankeys = []
         for attno, strategy, value in self.keys:
