@@ -11,6 +11,7 @@ The access method's interface:
     bt_begin_scan(index_rel, scankeys, backward=False) -> BTScan (bt_getnext(), iterable)
     bt_bulk_delete(index_rel, callback) -> number of entries removed (VACUUM)
     bt_verify(index_rel) -> list of problems (structure checker, nbtverify.py)
+    bt_verify_file(path, desc) -> the same on an index file of a stopped cluster
 
 Modules: nbtdefs (nbtree.h/nbtxlog.h layouts), nbtutils, nbtpage, nbtsearch,
 nbtinsert, nbtsplitloc, nbtsort, nbtree (bulk delete), nbtxlog (redo, registered
@@ -23,9 +24,9 @@ from access.nbtree.nbtpage import bt_build_empty
 from access.nbtree.nbtree import bt_bulk_delete
 from access.nbtree.nbtsearch import BTScan, bt_begin_scan
 from access.nbtree.nbtsort import IndexBuildResult, bt_build
-from access.nbtree.nbtverify import bt_verify
+from access.nbtree.nbtverify import bt_verify, bt_verify_file
 
 __all__ = ["BTScan", "IndexBuildResult", "bt_begin_scan", "bt_build", "bt_build_empty",
-           "bt_bulk_delete", "bt_insert", "bt_verify"]
+           "bt_bulk_delete", "bt_insert", "bt_verify", "bt_verify_file"]
 
 _ = _nbtxlog

@@ -472,7 +472,10 @@ class BTScan:
         c, sk, forward = self.c, self.keys, self.forward
         vals: list[Any] = []
         strat = None
-        for i in range(c.nkeyatts):
+        if sk.single_eq and c.nkeyatts == 1:
+            vals.append(sk.eq[0])
+            strat = "="
+        for i in range(len(vals), c.nkeyatts):
             eq = sk.eq[i]
             if eq is not ABSENT:
                 vals.append(eq)

@@ -16,7 +16,8 @@ them once per tuple so that Python's tuple ordering *is* the btree ordering:
 
 The normaliser, the key extractor and the truncated descriptors of an index are
 built once and cached in ``rel.am_cache`` (a BTCache), together with the cached
-metapage (PostgreSQL's rd_amcache).
+metapage (PostgreSQL's rd_amcache) and decoded copies of internal pages that
+descents binary-search in C (see nbtsearch._internal_binsrch; tusk-only).
 
 Where tusk differs: DESC columns, NULLS FIRST, INCLUDE columns, cross-type
 operator families and array (= ANY) keys are not supported; a scan key whose value

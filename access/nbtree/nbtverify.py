@@ -60,6 +60,7 @@ from storage.bufmgr import (
     read_buffer,
     unlock_release_buffer,
 )
+from storage.bufpage import BLCKSZ
 from storage.relfilenode import MAIN_FORKNUM
 
 _ITEMID = struct.Struct("<I")
@@ -105,15 +106,40 @@ def _full_key(c: BTCache, tup: bytes) -> tuple:
 
 
 def bt_verify(index_rel, *, allow_incomplete_splits: bool = True) -> list[str]:
-    """Check the index's structure; returns the problems found (empty: sound)."""
-    c = get_cache(index_rel)
+    """Check the index's structure through shared buffers; returns the problems
+    found (empty: sound)."""
+    nblocks = smgr.smgr_nblocks(index_rel.smgr, MAIN_FORKNUM)
+    return _verify(get_cache(index_rel), nblocks, lambda b: _read_page(index_rel, b),
+                   allow_incomplete_splits)
+
+
+def bt_verify_file(path: str, desc, relname: str = "index", *,
+                   allow_incomplete_splits: bool = True) -> list[str]:
+    """The same checks on an index file of a stopped cluster (one segment), given
+    the index's TupleDesc (its key columns)."""
+    from access.nbtree.nbtutils import BTCache
+    from storage.relfilenode import RelFileNode
+
+    class _Rel:
+        pass
+
+    r = _Rel()
+    r.desc, r.relname, r.rnode, r.fillfactor = desc, relname, RelFileNode(0, 0, 0), 90
+    r.is_permanent = False
+    c = BTCache(r)
+    with open(path, "rb") as f:
+        data = f.read()
+    return _verify(c, len(data) // BLCKSZ,
+                   lambda b: _Page(b, data[b * BLCKSZ:(b + 1) * BLCKSZ]),
+                   allow_incomplete_splits)
+
+
+def _verify(c: BTCache, nblocks: int, read, allow_incomplete_splits: bool) -> list[str]:
     problems: list[str] = []
     say = problems.append
-    reln = index_rel.smgr
-    nblocks = smgr.smgr_nblocks(reln, MAIN_FORKNUM)
     if nblocks == 0:
         return ["index has no metapage (0 blocks)"]
-    meta = _read_page(index_rel, BTREE_METAPAGE)
+    meta = read(BTREE_METAPAGE)
     if meta.new:
         return ["block 0: metapage is all zeroes"]
     magic, version, root, level, fastroot, fastlevel = bt_getmeta(meta.data)[:6]
@@ -125,7 +151,7 @@ def bt_verify(index_rel, *, allow_incomplete_splits: bool = True) -> list[str]:
         say("block 0: metapage lacks BTP_META special space")
     if root == P_NONE:
         for blk in range(1, nblocks):
-            p = _read_page(index_rel, blk)
+            p = read(blk)
             if not p.new:
                 say(f"block {blk}: page present in an index without a root")
         return problems
@@ -152,7 +178,7 @@ def bt_verify(index_rel, *, allow_incomplete_splits: bool = True) -> list[str]:
                     + ("loops" if blk in seen else "is out of range"))
                 break
             seen.add(blk)
-            p = _read_page(index_rel, blk)
+            p = read(blk)
             if p.new:
                 say(f"block {blk}: all-zero page linked into level {lev}")
                 break
@@ -209,7 +235,7 @@ def bt_verify(index_rel, *, allow_incomplete_splits: bool = True) -> list[str]:
 
     for blk in range(1, nblocks):
         if blk not in seen:
-            p = _read_page(index_rel, blk)
+            p = read(blk)
             if not p.new:
                 say(f"block {blk}: page is not reachable from the root")
     return problems
