@@ -681,6 +681,7 @@ def _compile_plannable(kind: str, body: dict[str, Any], text: str, src: bytes,
     holder = [plan]
 
     def run(s: Session, p: Sequence[Any]) -> tuple[list, str]:
+        session.tcop_session = s  # for set_config() and friends
         current = holder[0]
         if current.relations and current.generation != execute.catalog_generation():
             # The catalog changed since planning (RevalidateCachedQuery).

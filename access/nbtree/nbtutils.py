@@ -49,6 +49,7 @@ from access.nbtree.nbtdefs import (
 )
 from access.tupdesc import TupleDesc
 from catalog import pg_type as t
+from utils.adt.datatypes import output_function
 from utils.elog import PgError
 
 # -- normalised datums ---------------------------------------------------------------------
@@ -553,19 +554,7 @@ def datum_out(typid: int, v: Any) -> str:
     """The text form of a datum, as the type's output function prints it."""
     if v is None:
         return "null"
-    if typid == t.BOOLOID:
-        return "t" if v else "f"
-    if typid in (t.FLOAT8OID, t.FLOAT4OID):
-        return _float_out(float(v), typid == t.FLOAT4OID)
-    if typid in (t.TIMESTAMPOID, t.TIMESTAMPTZOID):
-        return _timestamp_out(int(v), typid == t.TIMESTAMPTZOID)
-    if typid == t.BYTEAOID:
-        return "\\x" + bytes(v).hex()
-    if typid == t.TIDOID:
-        return f"({v[0]},{v[1]})"
-    if isinstance(v, list):
-        return "{" + ",".join(str(x) for x in v) + "}"
-    return str(v)
+    return output_function(typid)(v)
 
 
 def build_index_value_description(c: BTCache, values: Sequence[Any]) -> str:

@@ -231,7 +231,8 @@ def run(session, sql, params=(), types=None):
     for st in utility.compile_query(sql, types):
         session.xact.start_command()
         try:
-            out.append(st.run(session, params))
+            rows, tag = st.run(session, params)
+            out.append(([tuple(r) for r in rows], tag))
         finally:
             session.xact.commit_command()
     return out
@@ -249,10 +250,10 @@ def test_set_show_reset(session):
 
 
 def test_unsupported_and_syntax_errors():
-    st = utility.compile_query("CREATE TABLE t (a int)")[0]
+    st = utility.compile_query("CREATE VIEW v AS SELECT 1")[0]
     with pytest.raises(PgError) as exc:
         st.run(None, ())  # type: ignore[arg-type]
-    assert (exc.value.sqlstate, exc.value.message) == ("0A000", '"CREATE TABLE" is not supported yet')
+    assert (exc.value.sqlstate, exc.value.message) == ("0A000", '"CREATE VIEW" is not supported yet')
     with pytest.raises(PgError) as exc:
         utility.compile_query("SELECT 'éé' FROM FROM")
     assert (exc.value.sqlstate, exc.value.position) == ("42601", 18)
