@@ -575,7 +575,7 @@ def _sql_value_function(ps: ParseState, body: dict[str, Any]) -> Expr:
             return dt.timestamptz_to_local(sess.transaction_timestamp())
     elif name == "current_catalog":
         def impl() -> str:
-            return sess.database
+            return sess.tcop_session.database if sess.tcop_session else sess.database
     elif name == "current_schema":
         def impl() -> str | None:
             from catalog import namespace
@@ -584,7 +584,7 @@ def _sql_value_function(ps: ParseState, body: dict[str, Any]) -> Expr:
             return schemas[0] if schemas else None
     else:
         def impl() -> str:
-            return sess.user
+            return sess.tcop_session.user if sess.tcop_session else sess.user
     return FuncExpr(rtype, name=name, impl=impl, args=[], strict=False, volatile=True,
                     location=loc)
 
