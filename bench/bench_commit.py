@@ -4,8 +4,8 @@ Measures, on the same disk:
   1. the raw rate of an 8 kB write + fdatasync (what pg_test_fsync calls the
      ceiling for one client's synchronous commits);
   2. single-client commits per second: ``SELECT txid_current()`` in autocommit,
-     which assigns an xid and writes and flushes a commit record (until tables
-     exist this is tusk's smallest durable transaction);
+     which assigns an xid and writes and flushes a commit record, and a one-row
+     INSERT in autocommit (prepared), the issue's yardstick;
   3. eight clients doing the same, with WAL syncs per commit for tusk (group
      commit makes it well below 1).
 Each figure is the median of --runs runs of --seconds seconds; ratios are
@@ -53,16 +53,34 @@ def raw_fdatasync_rate(seconds: float, directory: str) -> float:
     return n / elapsed
 
 
-def commit_rate(dsn: str, clients: int, seconds: float) -> float:
+WORKLOADS = {
+    # The smallest durable transaction: an xid and its commit record.
+    "txid": ("SELECT txid_current()", None),
+    # The yardstick: a one-row INSERT in autocommit, as a prepared statement.
+    "insert": ("INSERT INTO bench_t (id, v) VALUES (%s, 'x')",
+               "CREATE TABLE IF NOT EXISTS bench_t (id bigint, v text)"),
+}
+
+
+def commit_rate(dsn: str, clients: int, seconds: float, workload: str = "txid") -> float:
     counts = [0] * clients
     stop = threading.Event()
     ready = threading.Barrier(clients + 1)
+    statement, setup = WORKLOADS[workload]
+    if setup:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(setup)
 
     def worker(i: int) -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             ready.wait()
+            n = i << 40
             while not stop.is_set():
-                conn.execute("SELECT txid_current()")
+                if workload == "insert":
+                    n += 1
+                    conn.execute(statement, (n,), prepare=True)
+                else:
+                    conn.execute(statement)
                 counts[i] += 1
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
@@ -128,26 +146,28 @@ def main() -> None:
         cluster.start()
         pg = None if args.no_pg or not (PG_BIN / "postgres").exists() else PG15()
         rows = []
-        for clients in (1, 8):
-            t_rates, p_rates, syncs_per = [], [], []
-            for _ in range(args.runs):
-                before = wal_syncs(cluster)
-                rate = commit_rate(cluster.dsn, clients, args.seconds)
-                time.sleep(0.6)  # counters are published at most twice a second
-                syncs_per.append((wal_syncs(cluster) - before) / (rate * args.seconds))
-                t_rates.append(rate)
-                if pg is not None:
-                    p_rates.append(commit_rate(pg.dsn, clients, args.seconds))
-            rows.append((clients, statistics.median(t_rates),
-                         statistics.median(p_rates) if p_rates else None,
-                         statistics.median(syncs_per)))
+        for workload in ("txid", "insert"):
+            for clients in (1, 8):
+                t_rates, p_rates, syncs_per = [], [], []
+                for _ in range(args.runs):
+                    before = wal_syncs(cluster)
+                    rate = commit_rate(cluster.dsn, clients, args.seconds, workload)
+                    time.sleep(0.6)  # counters are published at most twice a second
+                    syncs_per.append((wal_syncs(cluster) - before) / (rate * args.seconds))
+                    t_rates.append(rate)
+                    if pg is not None:
+                        p_rates.append(commit_rate(pg.dsn, clients, args.seconds, workload))
+                rows.append((workload, clients, statistics.median(t_rates),
+                             statistics.median(p_rates) if p_rates else None,
+                             statistics.median(syncs_per)))
         print(f"\nraw 8 kB write + fdatasync: {raw:,.0f}/s")
-        print(f"{'clients':>7} {'tusk commits/s':>15} {'PG15 commits/s':>15} {'ratio':>6} "
-              f"{'tusk/raw':>8} {'syncs/commit':>12}")
-        for clients, t, p, spc in rows:
+        print(f"{'workload':>8} {'clients':>7} {'tusk commits/s':>15} {'PG15 commits/s':>15} "
+              f"{'ratio':>6} {'tusk/raw':>8} {'PG/raw':>7} {'syncs/commit':>12}")
+        for workload, clients, t, p, spc in rows:
             ratio = f"{t / p:.2f}" if p else "-"
-            print(f"{clients:>7} {t:>15,.0f} {p or 0:>15,.0f} {ratio:>6} {t / raw:>8.2f} "
-                  f"{spc:>12.2f}")
+            pg_raw = f"{p / raw:.2f}" if p else "-"
+            print(f"{workload:>8} {clients:>7} {t:>15,.0f} {p or 0:>15,.0f} {ratio:>6} "
+                  f"{t / raw:>8.2f} {pg_raw:>7} {spc:>12.2f}")
     finally:
         if cluster is not None:
             cluster.teardown()
