@@ -53,6 +53,7 @@ class Latch:
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.is_set = False
+        self.pid = os.getpid()  # the process it belongs to (not inherited across fork)
         signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
 
     def set(self) -> None:

@@ -1784,7 +1784,9 @@ def _ensure_latch() -> None:
     a latch the first time it waits for a lock."""
     from procs import child
 
-    if child.latch is None:
+    # A latch inherited through fork shares its self-pipe with the parent and the
+    # siblings, which would drain each other's wake-ups: each process needs its own.
+    if child.latch is None or child.latch.pid != os.getpid():
         child.latch = child.Latch()
         signal.signal(signal.SIGURG, _on_sigurg)
 

@@ -108,8 +108,10 @@ def wait_workers(pids: list[int], timeout: float = 90) -> None:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 pending.discard(pid)
-                if os.waitstatus_to_exitcode(status) != 0:
-                    failed.append(pid)
+                code = os.waitstatus_to_exitcode(status)
+                if code != 0:
+                    # A negative code is the signal that killed the worker.
+                    failed.append((pid, code))
         time.sleep(0.005)
     for pid in pending:
         os.kill(pid, signal.SIGKILL)
