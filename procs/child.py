@@ -93,8 +93,18 @@ def _on_sigurg(_signo: int, _frame: object) -> None:
         latch.is_set = True
 
 
+# Called, best effort, just before a child leaves because the postmaster died (a
+# backend tells its client why, as PostgreSQL's FATAL does).
+on_postmaster_death: Callable[[], None] | None = None
+
+
 def _on_postmaster_death_signal(_signo: int, _frame: object) -> None:
     if env is not None and os.getppid() != env.postmaster_pid:
+        if on_postmaster_death is not None:
+            try:
+                on_postmaster_death()
+            except Exception:  # leaving is what matters
+                pass
         os._exit(1)
 
 

@@ -147,6 +147,7 @@ class PostgresMain:
         from storage.lmgr import lock
 
         lock.set_interrupt_hooks(self.check_for_interrupts, lambda: self.statement_deadline)
+        child.on_postmaster_death = self._tell_client_postmaster_died
         self.plan_cache: dict[Any, list[Statement]] = {}
         self.simple_plans = plancache.SimplePlanCache(self._compile)
         # Interrupt flags (miscadmin.h), set by signal handlers.
@@ -189,6 +190,12 @@ class PostgresMain:
 
     def _sighup(self, _signo: int, _frame: object) -> None:
         self.config_reload_pending = True
+
+    def _tell_client_postmaster_died(self) -> None:
+        """The FATAL a session gets when the postmaster is gone, sent before leaving
+        from the death signal (the same as the wait loops raise)."""
+        self.port.send_nowait(pqf.error_response(
+            "FATAL", "57P01", "terminating connection due to unexpected postmaster exit"))
 
     def _quickdie(self, _signo: int, _frame: object) -> None:
         """Tell the client why (at WARNING, as PostgreSQL 14+ does) and leave without

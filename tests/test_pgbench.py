@@ -96,3 +96,25 @@ def test_kill_9_during_a_run_loses_no_committed_transaction(pgbench_db, tmp_path
     assert n >= acknowledged
     assert "database system was interrupted" in pgbench_db.log_text() or \
         "redo starts at" in pgbench_db.log_text()
+
+
+def test_backend_private_memory_stays_small(pgbench_db):
+    """A backend that ran the TPC-B statements keeps its private memory (USS, not
+    RSS, which counts the shared buffers it touched) under 60 MB."""
+    import psutil
+
+    with psycopg.connect(pgbench_db.dsn, autocommit=True) as c:
+        for i in range(1, 201):
+            c.execute("begin")
+            c.execute("update pgbench_accounts set abalance = abalance + %s where aid = %s",
+                      (i, i * 37 % 100000 + 1), prepare=True)
+            c.execute("select abalance from pgbench_accounts where aid = %s",
+                      (i * 37 % 100000 + 1,), prepare=True)
+            c.execute("update pgbench_tellers set tbalance = tbalance + %s where tid = %s",
+                      (i, i % 10 + 1), prepare=True)
+            c.execute("insert into pgbench_history (tid, bid, aid, delta, mtime) values "
+                      "(%s, 1, %s, %s, current_timestamp)", (i % 10 + 1, i, i), prepare=True)
+            c.execute("commit")
+        c.execute("select count(*) from pgbench_accounts")
+        uss = psutil.Process(c.info.backend_pid).memory_full_info().uss
+    assert uss < 60 * 2**20, uss
