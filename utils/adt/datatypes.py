@@ -72,9 +72,14 @@ def _int_in(oid: int) -> Callable[[str], int]:
     lo, hi = INT_RANGE[oid]
 
     def int_in(text: str) -> int:
-        if not _INT_TEXT.fullmatch(text):
+        # int() is the fast path; it also takes '1_000' and other forms int4in
+        # refuses, which the regular expression then rejects.
+        try:
+            v = int(text)
+        except ValueError:
+            raise invalid_input(oid, text) from None
+        if ("_" in text or not text.isascii()) and not _INT_TEXT.fullmatch(text):
             raise invalid_input(oid, text)
-        v = int(text)
         if not lo <= v <= hi:
             raise PgError("22003", f'value "{text}" is out of range for type {type_name(oid)}')
         return v
