@@ -99,19 +99,9 @@ def _signal_description(signo: int) -> str:
 
 
 def _preload_child_modules() -> None:
-    """Import what children run before forking them: every fork then starts warm,
-    and an import error stops the start instead of crashing a child."""
-    import procs.aux  # noqa: F401
-    import procs.backend  # noqa: F401
-    import procs.bgwriter  # noqa: F401
-    import procs.checkpointer  # noqa: F401
-    import procs.startup  # noqa: F401
-    import procs.syslogger  # noqa: F401
-    import procs.walwriter  # noqa: F401
-    import storage.bufmgr  # noqa: F401
-    import storage.fd  # noqa: F401
-    import storage.md  # noqa: F401
-    # The SQL layer: a backend's first statement should not pay for these imports.
+    """Import what children run before forking them: every fork then starts warm
+    (a backend's first statement does not pay for the SQL layer's imports), and an
+    import error stops the start instead of crashing a child."""
     import access.heapam  # noqa: F401
     import access.nbtree  # noqa: F401
     import access.vacuumlazy  # noqa: F401
@@ -125,7 +115,17 @@ def _preload_child_modules() -> None:
     import executor.execute  # noqa: F401
     import optimizer.planner  # noqa: F401
     import parser.analyze  # noqa: F401
+    import procs.aux  # noqa: F401
+    import procs.backend  # noqa: F401
+    import procs.bgwriter  # noqa: F401
+    import procs.checkpointer  # noqa: F401
+    import procs.startup  # noqa: F401
+    import procs.syslogger  # noqa: F401
+    import procs.walwriter  # noqa: F401
+    import storage.bufmgr  # noqa: F401
+    import storage.fd  # noqa: F401
     import storage.lmgr.lmgr  # noqa: F401
+    import storage.md  # noqa: F401
     import utils.relcache  # noqa: F401
     import utils.snapmgr  # noqa: F401
 
