@@ -464,8 +464,19 @@ def _refresh_result(c: _XLogCtl) -> tuple[int, int]:
     return c.result_write, c.result_flush
 
 
+_path_cache: tuple[str, int, int, str] = ("", -1, -1, "")
+
+
 def wal_file_path(segno: int, tli: int = 1) -> str:
-    return os.path.join(datadir, "pg_wal", geometry().file_name(tli, segno))
+    """The path of a WAL segment (the last one asked for is remembered: every
+    flush names the segment it syncs)."""
+    global _path_cache
+    d, s, t, path = _path_cache
+    if s == segno and t == tli and d == datadir:
+        return path
+    path = os.path.join(datadir, "pg_wal", geometry().file_name(tli, segno))
+    _path_cache = (datadir, segno, tli, path)
+    return path
 
 
 def xlog_file_init(segno: int, tli: int = 1) -> int:
