@@ -37,6 +37,7 @@ from tcop import plancache, utility
 from tcop.utility import Session, Statement, TransactionBlock
 from utils import backend_status, elog
 from utils import session as sess
+from utils.adt import datatypes
 from utils.elog import FatalError, PgError
 
 # SocketBackend's classification: the largest length accepted per message type;
@@ -109,9 +110,15 @@ class Portal:
 
 
 def _text_input(oid: int) -> Callable[[bytes], Any]:
+    """The parameter's decoder, bound once per prepared statement (Bind's hot path)."""
     if oid in (0, pqf.TEXTOID, pqf.VARCHAROID, pqf.UNKNOWNOID, utility.NAMEOID):
         return pqf.decode_text
-    return lambda raw: utility.input_value(oid, pqf.decode_text(raw))
+    try:
+        fn = datatypes.input_function(oid)
+    except PgError:  # a type without input: the error comes when a value arrives
+        return lambda raw: utility.input_value(oid, pqf.decode_text(raw))
+    decode = pqf.decode_text
+    return lambda raw: fn(decode(raw))
 
 
 def _check_format(code: int) -> int:
