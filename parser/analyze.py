@@ -280,9 +280,12 @@ def _where(ps: ParseState, node: dict[str, Any]) -> list[Expr]:
     return _conjuncts(cond)
 
 
-def _target_list(ps: ParseState, targets: list[dict[str, Any]]) -> list[TargetEntry]:
+def _target_list(ps: ParseState, targets: list[dict[str, Any]], kind: str = "SELECT"
+                 ) -> list[TargetEntry]:
+    """transformTargetList: SELECT's list or RETURNING's (where aggregates are refused
+    because ``kind`` is not SELECT)."""
     out: list[TargetEntry] = []
-    ps.expr_kind = "SELECT"
+    ps.expr_kind = kind
     for target in targets:
         rt = target["ResTarget"]
         val = rt["val"]
@@ -561,34 +564,7 @@ def _location(node: dict[str, Any]) -> int | None:
 
 
 def _returning(ps: ParseState, nodes: list[dict[str, Any]]) -> list[TargetEntry]:
-    if not nodes:
-        return []
-    ps.expr_kind = "RETURNING"
-    out = _target_list_kind(ps, nodes, "RETURNING")
-    return out
-
-
-def _target_list_kind(ps: ParseState, nodes: list[dict[str, Any]],
-                      kind: str) -> list[TargetEntry]:
-    saved = ps.aggs
-    ps.aggs = []
-    try:
-        outer, ps.expr_kind = ps.expr_kind, kind
-        out: list[TargetEntry] = []
-        for target in nodes:
-            rt = target["ResTarget"]
-            val = rt["val"]
-            if "ColumnRef" in val and "A_Star" in val["ColumnRef"]["fields"][-1]:
-                out += _expand_star(ps, val["ColumnRef"])
-                continue
-            e = pe.transform_expr(ps, val)
-            if e.type == t.UNKNOWNOID:
-                e = pe.coerce_or_fail(ps, e, t.TEXTOID)
-            out.append(TargetEntry(e, rt.get("name") or pe.figure_colname(val)))
-        ps.expr_kind = outer
-        return out
-    finally:
-        ps.aggs = saved
+    return _target_list(ps, nodes, "RETURNING") if nodes else []
 
 
 def transform_update(ps: ParseState, body: dict[str, Any]) -> Query:
