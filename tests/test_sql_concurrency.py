@@ -37,14 +37,16 @@ def _in_thread(fn):
     return th, box
 
 
-def _wait_until_waiting(cluster, pid: int, timeout: float = 10) -> None:
-    """Until the session ``pid`` waits on a lock (as pg_stat_activity shows)."""
+def _wait_until_waiting(cluster, pid: int, locktype: str | None = None,
+                        timeout: float = 10) -> None:
+    """Until the session ``pid`` waits on a lock (of ``locktype``, if given), as
+    pg_stat_activity shows it."""
     deadline = time.monotonic() + timeout
     with _connect(cluster) as c:
         while time.monotonic() < deadline:
-            row = c.execute("select wait_event_type from pg_stat_activity where pid = %s",
-                            (pid,)).fetchone()
-            if row and row[0] == "Lock":
+            row = c.execute("select wait_event_type, wait_event from pg_stat_activity "
+                            "where pid = %s", (pid,)).fetchone()
+            if row and row[0] == "Lock" and locktype in (None, row[1]):
                 return
             time.sleep(0.05)
     raise AssertionError(f"backend {pid} never waited on a lock")
@@ -185,18 +187,6 @@ def test_terminate_backend(server):
     c.close()
 
 
-def _wait_for_lock_wait(cluster, pid: int, locktype: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    with _connect(cluster) as c:
-        while time.monotonic() < deadline:
-            row = c.execute("select wait_event_type, wait_event from pg_stat_activity "
-                            "where pid = %s", (pid,)).fetchone()
-            if row == ("Lock", locktype):
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"backend {pid} never waited on a {locktype} lock")
-
-
 def test_relation_locks_keep_ddl_and_dml_apart(accounts):
     """A reader's AccessShareLock holds off DROP TABLE (AccessExclusiveLock) until it
     commits; an open DML transaction holds off TRUNCATE likewise."""
@@ -205,7 +195,7 @@ def test_relation_locks_keep_ddl_and_dml_apart(accounts):
         a.execute("begin")
         assert a.execute("select count(*) from acct").fetchone() == (2,)
         th, box = _in_thread(lambda: b.execute("truncate acct"))
-        _wait_for_lock_wait(accounts, b.info.backend_pid, "relation")
+        _wait_until_waiting(accounts, b.info.backend_pid, "relation")
         locks = a.execute("select mode, granted from pg_locks where locktype = 'relation' "
                           "and pid = %s", (b.info.backend_pid,)).fetchall()
         assert ("AccessExclusiveLock", False) in locks
@@ -215,7 +205,7 @@ def test_relation_locks_keep_ddl_and_dml_apart(accounts):
         a.execute("begin")
         a.execute("insert into acct values (7, 7)")
         th, box = _in_thread(lambda: b.execute("drop table acct"))
-        _wait_for_lock_wait(accounts, b.info.backend_pid, "relation")
+        _wait_until_waiting(accounts, b.info.backend_pid, "relation")
         a.execute("commit")
         th.join(10)
         assert "error" not in box, box.get("error")
