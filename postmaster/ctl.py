@@ -306,6 +306,12 @@ def cmd_waldump(args: argparse.Namespace) -> int:
     return run_waldump(args, os.path.abspath(d) if d else None)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from postmaster.verify_cmd import main as verify
+
+    return verify(_datadir(args), args.json)
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from postmaster.logs_cmd import run_logs
 
@@ -372,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     from postmaster.waldump_cmd import add_waldump_arguments
 
     add_waldump_arguments(verb("waldump", cmd_waldump, "print WAL records (pg_waldump)"))
+    sp = verb("verify", cmd_verify, "check the pages, checksums and B-tree indexes of a "
+              "stopped cluster (amcheck-like)")
+    sp.add_argument("--json", action="store_true", help="print JSON")
     sp = verb("systemd-unit", cmd_systemd_unit, "print a systemd unit for this cluster")
     sp.add_argument("--user", help="operating-system user to run the server as")
     sp = sub.add_parser("kill", help="send a signal to a process")

@@ -346,13 +346,33 @@ def compile_statement(node: dict[str, Any], text: str, src: bytes,
     except PgError as err:
         # Parse analysis fails at Parse for plannable statements; utility statements
         # are only looked at when they run.
-        st = Statement(text, tag, _raise(err),
-                       analysis_error=err if kind in _PLANNABLE else None)
+        if kind in ("SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"):
+            st = _deferred_plannable(kind, body, tag, text, src, param_types, err)
+        else:
+            st = Statement(text, tag, _raise(err),
+                           analysis_error=err if kind in _PLANNABLE else None)
     if not st.param_types and param_types:
         st.param_types = list(param_types)
     st.log_level = command_log_level(kind, tag)
     if kind in ("VariableSetStmt", "TransactionStmt", "DiscardStmt"):
         st.changes_settings = True
+    return st
+
+
+def _deferred_plannable(kind: str, body: dict[str, Any], tag: str, text: str, src: bytes,
+                        param_types: list[int] | None, err: PgError) -> Statement:
+    """A statement whose analysis failed when the query was compiled: a Parse
+    reports the error at once, but in a multi-statement simple query it is analysed
+    again when its turn comes, as PostgreSQL analyses each statement just before
+    running it (``CREATE TABLE t ...; INSERT INTO t ...`` must work)."""
+    def run_deferred(s: Session, p: Sequence[Any]) -> tuple[list, str]:
+        real = _compile_plannable(kind, body, text, src, param_types)
+        st.run, st.columns, st.param_types = real.run, real.columns, real.param_types
+        st.protocol_cache = None
+        st.analysis_error = None
+        return real.run(s, p)
+
+    st = Statement(text, tag, run_deferred, analysis_error=err)
     return st
 
 
