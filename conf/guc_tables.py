@@ -11,8 +11,8 @@ Deliberate differences:
   initdb writes the system zone into postgresql.conf).
 - ``server_encoding`` and ``client_encoding`` default to UTF8, the only encoding tusk
   stores; ``lc_collate``/``lc_ctype`` are 'C'.
-- ``trace_probes`` is tusk's own: it logs the checkpointer's and background writer's
-  trace probes (PostgreSQL has DTrace probes instead).
+- ``trace_probes`` is tusk's own: it logs PostgreSQL's checkpoint, buffer and WAL
+  probe points as log events (PostgreSQL has DTrace probes instead).
 - ``wal_block_size``, ``wal_segment_size`` and ``data_checksums`` come from pg_control
   (see conf.guc.Settings), as PostgreSQL sets them when it reads its control file.
 """
@@ -388,7 +388,7 @@ TABLE: tuple[ConfigVariable, ...] = (
     _str("log_timezone", _C.SIGHUP, _WHAT, "Sets the time zone to use in log messages.",
          "UTC"),
     _bool("trace_probes", _C.SIGHUP, _WHAT,
-          "Logs checkpointer and background writer trace probes.", False),
+          "Logs the checkpoint, buffer and WAL trace probes.", False),
     _str("cluster_name", _C.POSTMASTER, _TITLE,
          "Sets the name of the cluster, which is included in the process title.", "",
          is_name=True),
