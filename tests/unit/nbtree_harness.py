@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from access import xlog
+from access import nbtree, xlog
 from access import xlog_internal as xi
 from access.tupdesc import create_tuple_desc
 from catalog import pg_type as t
 from catalog.pg_control import ControlFile
-from storage import smgr
+from storage import bufmgr, smgr
 from storage.relfilenode import DEFAULTTABLESPACE_OID, MAIN_FORKNUM, RelFileNode
 from tests.unit.shmem_harness import Harness
 from utils.rel import BTREE_DEFAULT_FILLFACTOR, RELKIND_INDEX, IndexInfo, Relation
@@ -70,3 +70,22 @@ def make_index(relfilenode: int = 16384, columns=(("k", t.INT4OID),), *, unique:
 
 class FakeHeap:
     relname = "t"
+
+
+# -- helpers the B-tree test files share -------------------------------------------------
+
+
+def tid_of(i: int) -> tuple[int, int]:
+    return i // 100, i % 100 + 1
+
+
+def scan(rel, keys, backward: bool = False) -> list[tuple[int, int]]:
+    return list(nbtree.bt_begin_scan(rel, keys, backward))
+
+
+def read_page(rel, blkno: int) -> bytes:
+    buf = bufmgr.read_buffer(rel.smgr, blkno)
+    bufmgr.lock_buffer(buf, bufmgr.BUFFER_LOCK_SHARE)
+    data = bytes(bufmgr.buffer_get_page(buf))
+    bufmgr.unlock_release_buffer(buf)
+    return data

@@ -25,33 +25,11 @@ from access.nbtree.nbtutils import NULL, datum_out
 from catalog import pg_type as t
 from storage import bufmgr, smgr
 from storage.relfilenode import MAIN_FORKNUM
-from tests.unit.nbtree_harness import BTEnv, FakeHeap, make_index
+from tests.unit.nbtree_harness import FakeHeap, make_index, read_page, scan, tid_of
 from utils.elog import PgError
 
 PG_WALDUMP = "/usr/lib/postgresql/15/bin/pg_waldump"
 
-
-@pytest.fixture
-def env(tmp_path):
-    e = BTEnv(tmp_path)
-    yield e
-    e.close()
-
-
-def tid_of(i: int) -> tuple[int, int]:
-    return i // 100, i % 100 + 1
-
-
-def scan(rel, keys, backward: bool = False) -> list[tuple[int, int]]:
-    return list(nbtree.bt_begin_scan(rel, keys, backward))
-
-
-def read_page(rel, blkno: int) -> bytes:
-    buf = bufmgr.read_buffer(rel.smgr, blkno)
-    bufmgr.lock_buffer(buf, bufmgr.BUFFER_LOCK_SHARE)
-    data = bytes(bufmgr.buffer_get_page(buf))
-    bufmgr.unlock_release_buffer(buf)
-    return data
 
 
 def meta_of(rel) -> tuple:

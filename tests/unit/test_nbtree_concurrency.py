@@ -22,32 +22,9 @@ from procs.postinit import init_process, proc_kill
 from shmem.proc import BackendType
 from storage import bufmgr, smgr
 from storage.relfilenode import MAIN_FORKNUM
-from tests.unit.nbtree_harness import BTEnv, FakeHeap, make_index
+from tests.unit.nbtree_harness import FakeHeap, make_index, read_page, scan, tid_of
 from tests.unit.shmem_harness import fork_worker, wait_workers
 from utils.elog import PgError
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = BTEnv(tmp_path)
-    yield e
-    e.close()
-
-
-def tid_of(i: int) -> tuple[int, int]:
-    return i // 100, i % 100 + 1
-
-
-def scan(rel, keys, backward: bool = False) -> list[tuple[int, int]]:
-    return list(nbtree.bt_begin_scan(rel, keys, backward))
-
-
-def read_page(rel, blkno: int) -> bytes:
-    buf = bufmgr.read_buffer(rel.smgr, blkno)
-    bufmgr.lock_buffer(buf, bufmgr.BUFFER_LOCK_SHARE)
-    data = bytes(bufmgr.buffer_get_page(buf))
-    bufmgr.unlock_release_buffer(buf)
-    return data
 
 
 def check(rel) -> None:

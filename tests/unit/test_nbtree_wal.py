@@ -22,16 +22,9 @@ from catalog import pg_type as t
 from postmaster.waldump_cmd import add_waldump_arguments, run_waldump
 from storage import bufmgr, smgr
 from storage.relfilenode import MAIN_FORKNUM
-from tests.unit.nbtree_harness import SYSID, BTEnv, FakeHeap, make_index
+from tests.unit.nbtree_harness import SYSID, FakeHeap, make_index
 
 PG_WALDUMP = "/usr/lib/postgresql/15/bin/pg_waldump"
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = BTEnv(tmp_path)
-    yield e
-    e.close()
 
 
 def tid_of(i: int) -> tuple[int, int]:
