@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from catalog import pg_type as t
-from utils.adt.datatypes import NUMERIC_RANK
 from utils.adt.operators import sort_key
 from utils.elog import PgError
 
@@ -169,7 +168,3 @@ def lookup(name: str, arg_types: list[int], star: bool) -> AggSpec | None:
         return AggSpec(name, (t.TEXTOID, t.TEXTOID), t.TEXTOID, lambda: None, _string_agg,
                        lambda s: None if s is None else "".join(s), strict=False)
     return None
-
-
-def numeric_rank(oid: int) -> int:
-    return NUMERIC_RANK.get(oid, -1)

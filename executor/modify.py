@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.pg_type import format_type
 from executor import nodes as N
 from utils.adt.datatypes import output_function
 from utils.elog import PgError
@@ -183,7 +182,3 @@ class ModifyTable:
         if self.recheck is not None and not self.recheck(row, ec.params):
             return None
         return row
-
-
-def column_type_name(ty: int, typmod: int) -> str:
-    return format_type(ty, typmod)

@@ -19,11 +19,9 @@ from parser import parse_expr as pe
 from parser.parse_expr import ParseState, RangeTblEntry
 from parser.primnodes import Aggref, Const, Expr, Var, children, contains_aggregate, walk
 from utils.adt import datatypes as dt
-from utils.adt import operators as ops
 from utils.elog import PgError
 
 LOCK_ACCESS_SHARE = 1
-LOCK_ROW_SHARE = 2
 LOCK_ROW_EXCLUSIVE = 3
 
 
@@ -617,11 +615,3 @@ def transform_delete(ps: ParseState, body: dict[str, Any]) -> Query:
         q.quals = _where(ps, body["whereClause"])
     q.returning = _returning(ps, body.get("returningList", []))
     return q
-
-
-def sort_key_for(e: Expr) -> Any:
-    return ops.sort_key(e.type)
-
-
-def const_true(e: Expr) -> bool:
-    return isinstance(e, Const) and e.value is True

@@ -30,7 +30,6 @@ from parser.primnodes import (
     NullTest,
     Param,
     Var,
-    is_constant,
 )
 from utils.adt import datatypes as dt
 from utils.adt import functions as fns
@@ -706,7 +705,3 @@ def _figure_colname(node: dict[str, Any]) -> tuple[str, int]:
     if kind == "A_ArrayExpr":
         return "array", 2
     return "?column?", 0
-
-
-def expr_is_constant(expr: Expr) -> bool:
-    return is_constant(expr)
