@@ -358,11 +358,14 @@ def test_pg_locks_and_pg_stat_activity_show_a_waiter(server):
         t = threading.Thread(target=lambda: b.execute("UPDATE lw SET v = v + 1 WHERE id = 1"))
         t.start()
         try:
+            # waitstart and the wait event are published just after the process queues
+            # (PostgreSQL documents the same short window), so wait for both.
             row = wait_for(lambda: obs.execute(
-                "SELECT locktype, mode, waitstart IS NOT NULL FROM pg_locks "
-                "WHERE NOT granted AND pid = %s", (b.info.backend_pid,)).fetchone(), timeout=5)
-            assert row == ("transactionid", "ShareLock", True)
-            a_ = activity(obs, b.info.backend_pid)
+                "SELECT locktype, mode FROM pg_locks WHERE NOT granted AND pid = %s "
+                "AND waitstart IS NOT NULL", (b.info.backend_pid,)).fetchone(), timeout=5)
+            assert row == ("transactionid", "ShareLock")
+            a_ = wait_for(lambda: (r := activity(obs, b.info.backend_pid))["wait_event"] and r,
+                          timeout=5)
             assert (a_["wait_event_type"], a_["wait_event"]) == ("Lock", "transactionid")
         finally:
             a.execute("COMMIT")

@@ -498,6 +498,8 @@ def test_pg_locks_while_waiting(shm: Harness) -> None:
     before = int((time.time() - L.POSTGRES_EPOCH_UNIX) * 1_000_000)
     b.start("acquire", REL, AccessShareLock)
     wait_queued(b)
+    # As in PostgreSQL, waitstart may be null for a moment after the wait begins.
+    wait_until(lambda: waiting_rows(b.pid)[0][15] is not None, "waitstart to be set")
     (row,) = waiting_rows(b.pid)
     assert row[:3] == ("relation", 5, 16384)
     assert row[10] == f"{b.slot + 1}/0"
