@@ -182,19 +182,20 @@ def acquire_executor_locks(relations: Sequence[tuple[Any, int]]) -> None:
         lock(rel.oid, mode)
 
 
-def run_plan(plan: Plan, params: Sequence[Any],
-             check_interrupts: Callable[[], None]) -> tuple[list[list[Any]], str]:
-    """ExecutorStart/Run/Finish/End for one execution: (rows, command tag)."""
+def run_plan(plan: Plan, params: Sequence[Any], check_interrupts: Callable[[], None],
+             locked: bool = False) -> tuple[list[list[Any]], str]:
+    """ExecutorStart/Run/Finish/End for one execution: (rows, command tag).
+    ``locked``: the caller already holds the plan's relation locks."""
+    if not locked:
+        acquire_executor_locks(plan.relations)
     if plan.kind == "select":
         if plan.relations:
-            acquire_executor_locks(plan.relations)
             ec = N.ExecContext(params, snapmgr.get_transaction_snapshot(),
                                xact.get_current_command_id(False), check_interrupts)
         else:  # no table: no locks, no snapshot
             ec = N.ExecContext(params, None, 0, check_interrupts)
         rows = list(plan.select.rows(ec))  # type: ignore[union-attr]
         return rows, f"SELECT {len(rows)}"
-    acquire_executor_locks(plan.relations)
     snapshot = snapmgr.get_transaction_snapshot()
     ec = N.ExecContext(params, snapshot, xact.get_current_command_id(True), check_interrupts)
     rows, count = plan.modify.run(ec)  # type: ignore[union-attr]

@@ -703,10 +703,14 @@ def _compile_plannable(kind: str, body: dict[str, Any], text: str, src: bytes,
     def run(s: Session, p: Sequence[Any]) -> tuple[list, str]:
         session.tcop_session = s  # for set_config() and friends
         current = holder[0]
-        if current.relations and current.generation != execute.catalog_generation():
-            # The catalog changed since planning (RevalidateCachedQuery).
-            current = holder[0] = execute.plan_statement(kind, body, src, param_types)
-        return execute.run_plan(current, p, s.check_interrupts)
+        if current.relations:
+            # CheckCachedPlan: lock first — taking a lock accepts the invalidations of
+            # DDL that committed before it — then see whether the plan is still valid.
+            execute.acquire_executor_locks(current.relations)
+            if current.generation != execute.catalog_generation():
+                current = holder[0] = execute.plan_statement(kind, body, src, param_types)
+                execute.acquire_executor_locks(current.relations)
+        return execute.run_plan(current, p, s.check_interrupts, locked=True)
 
     columns = ([Column(n, ty, mod) for n, ty, mod in plan.columns]
                if kind == "SelectStmt" or plan.columns else None)

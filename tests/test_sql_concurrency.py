@@ -214,3 +214,20 @@ def test_relation_locks_keep_ddl_and_dml_apart(accounts):
     finally:
         a.close()
         b.close()
+
+
+def test_prepared_statement_follows_a_table_dropped_and_recreated_by_another_session(server):
+    # The plan names the old table's relation; the next execution must see the DDL
+    # (accepted when its lock is taken) and plan again, as PostgreSQL does.
+    with _connect(server) as a, _connect(server) as b:
+        b.execute("create table pt (id int primary key, v int)")
+        b.execute("insert into pt values (1, 10)")
+        query = "update pt set v = v + 1 where id = %s returning v"
+        assert a.execute(query, (1,), prepare=True).fetchone() == (11,)
+        assert a.execute(query, (1,), prepare=True).fetchone() == (12,)
+        b.execute("drop table pt")
+        b.execute("create table pt (id int primary key, v int)")
+        b.execute("insert into pt values (1, 100), (2, 200), (3, 300)")
+        assert a.execute(query, (1,), prepare=True).fetchone() == (101,)
+        assert a.execute("select id, v from pt order by id").fetchall() == \
+            [(1, 101), (2, 200), (3, 300)]
