@@ -42,6 +42,7 @@ class _State:
     cid = 0  # currentCommandId
     cid_used = False  # currentCommandIdUsed
     generation = 0  # transactions ended so far in this process (snapmgr keys on it)
+    force_sync = False  # ForceSyncCommit was called
 
 
 _st = _State()
@@ -157,11 +158,29 @@ def _delay_checkpoint(on: bool) -> None:
         setter(on)
 
 
+def force_sync_commit() -> None:
+    """ForceSyncCommit: flush this transaction's commit even with synchronous_commit
+    off (CREATE/DROP DATABASE: their file operations cannot be redone otherwise)."""
+    _st.force_sync = True
+
+
 def commit_transaction() -> int:
-    """CommitTransaction's WAL and status part; returns the commit record's end LSN
-    (0 if the transaction had no xid)."""
+    """CommitTransaction's WAL and status part (RecordTransactionCommit); returns
+    the commit record's end LSN (0 if the transaction had no xid).
+
+    As in PostgreSQL, the commit is flushed before the client hears of it only if
+    the transaction wrote WAL before its commit record (an xid alone, as
+    txid_current() takes, is not worth a flush: nothing it did can be lost) and
+    synchronous_commit is on, or a command forced it; otherwise the walwriter
+    flushes it within its delay."""
     xid = _st.xid
+    wrote_xlog = xlog.xact_last_rec_end != 0
+    force = _st.force_sync
+    _st.force_sync = False
     if not xid:
+        if wrote_xlog:  # e.g. pruning or hint-bit images of a read-only transaction
+            xlog.xlog_set_async_xact_lsn(xlog.xact_last_rec_end)
+        xlog.xact_last_rec_end = 0
         procarray.proc_array_end_transaction(0)
         _at_eoxact(True)
         return 0
@@ -169,7 +188,7 @@ def commit_transaction() -> int:
     try:
         end = xlog.xlog_insert(xi.RM_XACT_ID, xi.XLOG_XACT_COMMIT,
                                _XACT_TIME.pack(timestamptz_now()), xid=xid)
-        if _synchronous():
+        if (wrote_xlog and _synchronous()) or force:
             xlog.xlog_flush(end)
             transam.transaction_id_commit_tree(xid)
         else:
@@ -177,6 +196,7 @@ def commit_transaction() -> int:
             transam.transaction_id_async_commit_tree(xid, (), end)
     finally:
         _delay_checkpoint(False)
+        xlog.xact_last_rec_end = 0
     _st.xid = 0
     procarray.proc_array_end_transaction(xid)
     _at_eoxact(True)
@@ -184,21 +204,26 @@ def commit_transaction() -> int:
 
 
 def abort_transaction() -> None:
-    """AbortTransaction's WAL and status part (RecordTransactionAbort)."""
+    """AbortTransaction's WAL and status part (RecordTransactionAbort): never
+    flushed — a lost abort record means the same as the abort."""
     if _lock is not None:
         _lock.lock_error_cleanup()  # LockErrorCleanup: leave an interrupted lock wait
+    _st.force_sync = False
     xid = _st.xid
     if not xid:
+        xlog.xact_last_rec_end = 0
         procarray.proc_array_end_transaction(0)
         _at_eoxact(False)
         return
     _st.xid = 0
     try:
         if not xlog.recovery_in_progress():
-            xlog.xlog_insert(xi.RM_XACT_ID, xi.XLOG_XACT_ABORT,
-                             _XACT_TIME.pack(timestamptz_now()), xid=xid)
+            end = xlog.xlog_insert(xi.RM_XACT_ID, xi.XLOG_XACT_ABORT,
+                                   _XACT_TIME.pack(timestamptz_now()), xid=xid)
+            xlog.xlog_set_async_xact_lsn(end)
         transam.transaction_id_abort_tree(xid)
     finally:
+        xlog.xact_last_rec_end = 0
         procarray.proc_array_end_transaction(xid)
         _at_eoxact(False)
 

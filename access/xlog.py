@@ -134,6 +134,9 @@ class _XLogCtl:
 _ctl: _XLogCtl | None = None
 datadir = ""
 proc_last_rec_ptr = 0  # ProcLastRecPtr: where this process's last record starts
+# XactLastRecEnd: the end of this process's last record; the transaction machinery
+# reads it to learn whether the transaction wrote WAL, and resets it at its end.
+xact_last_rec_end = 0
 
 
 def attach(seg: ShmemSegment, settings, data_directory: str, procs=None) -> None:
@@ -249,8 +252,9 @@ def xlog_insert_record(image: bytearray, fpw_lsn: int = 0, *, num_fpi: int = 0,
             w[W_PREV_BYTE_POS] = start
         start_ptr = geom.byte_pos_to_rec_ptr(start)
         end_ptr = geom.byte_pos_to_end_rec_ptr(start + size)
-        global proc_last_rec_ptr
+        global proc_last_rec_ptr, xact_last_rec_end
         proc_last_rec_ptr = start_ptr
+        xact_last_rec_end = end_ptr
         finish_record(image, geom.byte_pos_to_rec_ptr(prev))
         _copy_record_to_wal(c, image, start_ptr, None if all_locks else c.my_insert_lock)
     finally:
@@ -433,7 +437,7 @@ def request_xlog_switch() -> int:
             seg_end = (start // geom.usable_bytes_in_segment + 1) * geom.usable_bytes_in_segment
             w[W_CURR_BYTE_POS] = seg_end
             w[W_PREV_BYTE_POS] = start
-        global proc_last_rec_ptr
+        global proc_last_rec_ptr, xact_last_rec_end
         start_ptr = geom.byte_pos_to_rec_ptr(start)
         proc_last_rec_ptr = start_ptr
         from access.xloginsert import finish_record
@@ -442,6 +446,7 @@ def request_xlog_switch() -> int:
         _copy_record_to_wal(c, image, start_ptr, None)
         # Initialise the rest of the segment's pages, so the whole segment is written.
         end_ptr = geom.byte_pos_to_end_rec_ptr(seg_end)
+        xact_last_rec_end = end_ptr
         ptr = geom.page_start(geom.byte_pos_to_end_rec_ptr(start + size) - 1) + geom.blcksz
         while ptr < end_ptr:
             _get_xlog_buffer(c, ptr, None)

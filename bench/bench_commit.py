@@ -4,8 +4,10 @@ Measures, on the same disk:
   1. the raw rate of an 8 kB write + fdatasync (what pg_test_fsync calls the
      ceiling for one client's synchronous commits);
   2. single-client commits per second: ``SELECT txid_current()`` in autocommit,
-     which assigns an xid and writes and flushes a commit record, and a one-row
-     INSERT in autocommit (prepared), the issue's yardstick;
+     which assigns an xid and writes a commit record that neither server flushes
+     before answering (the transaction wrote no WAL before it: the commit path
+     without the fsync), and a one-row INSERT in autocommit (prepared), the
+     issue's yardstick, whose commit is flushed;
   3. eight clients doing the same, with WAL syncs per commit for tusk (group
      commit makes it well below 1).
 Each figure is the median of --runs runs of --seconds seconds; ratios are
@@ -54,7 +56,7 @@ def raw_fdatasync_rate(seconds: float, directory: str) -> float:
 
 
 WORKLOADS = {
-    # The smallest durable transaction: an xid and its commit record.
+    # An xid and its commit record, not flushed by either server (XactLastRecEnd).
     "txid": ("SELECT txid_current()", None),
     # The yardstick: a one-row INSERT in autocommit, as a prepared statement.
     "insert": ("INSERT INTO bench_t (id, v) VALUES (%s, 'x')",

@@ -264,6 +264,7 @@ def createdb(name: str, owner: str | None = None, template: str | None = None, *
                          XL_DBASE_CREATE_FILE_COPY.pack(dboid, DEFAULTTABLESPACE_OID, src.oid,
                                                         DEFAULTTABLESPACE_OID),
                          xid=xact.get_current_transaction_id_if_any())
+        xact.force_sync_commit()  # even with synchronous_commit off, as PostgreSQL
         # So that a crash never has to replay the copy (its source may have
         # changed by then).
         _request_checkpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT)
@@ -318,6 +319,7 @@ def dropdb(name: str, missing_ok: bool = False, force: bool = False) -> None:
     xlog.xlog_insert(xi.RM_DBASE_ID, XLOG_DBASE_DROP | xi.XLR_SPECIAL_REL_UPDATE,
                      XL_DBASE_DROP.pack(db.oid, 1) + _U32.pack(DEFAULTTABLESPACE_OID),
                      xid=xact.get_current_transaction_id_if_any())
+    xact.force_sync_commit()  # the files are gone: the commit must not be lost
     indexing.command_counter_increment()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import gc
 import os
 import platform
 import secrets
@@ -247,6 +248,9 @@ class Postmaster:
         shseg.remove_segment(seg_name)
         dd.write_opts_file(self.datadir, self.argv)
         _preload_child_modules()
+        # The preloaded modules live as long as every child: keep the cyclic collector
+        # from walking (and, through refcount writes, un-sharing) them after each fork.
+        gc.freeze()
         from storage import fd
 
         fd.set_max_safe_fds(self.settings.get("max_files_per_process"))

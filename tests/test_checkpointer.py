@@ -3,7 +3,7 @@ timed and WAL-triggered checkpoints as the log shows them, pg_control, crash
 recovery from the last checkpoint's redo pointer with the end-of-recovery
 checkpoint written by the checkpointer, WAL recycling, tusk_ctl checkpoint and
 stats, and the background writer's hibernation. WAL comes from real commits
-(txid_current()) and pg_switch_wal()."""
+(one-row INSERTs) and pg_switch_wal()."""
 
 from __future__ import annotations
 
@@ -33,9 +33,19 @@ def _stats(server) -> dict:
     return json.loads(out.stdout)
 
 
+# A transaction that writes WAL before its commit record (so its commit is flushed
+# synchronously), returning its xid.
+COMMIT = "INSERT INTO durable VALUES (1) RETURNING txid_current()"
+
+
+def _create_table(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS durable (v int)")
+
+
 def _commit(server, n: int = 1) -> list[int]:
     with psycopg.connect(server.dsn, autocommit=True) as conn:
-        return [conn.execute("SELECT txid_current()").fetchone()[0] for _ in range(n)]
+        _create_table(conn)
+        return [conn.execute(COMMIT).fetchone()[0] for _ in range(n)]
 
 
 def _when(ts: str) -> float:
@@ -128,9 +138,10 @@ def test_wal_volume_triggers_checkpoints_and_recycles_segments(make_server):
     checkpoint_warning, and segments before the redo pointer's are recycled."""
     server = make_server(max_wal_size="32MB", min_wal_size="32MB", checkpoint_warning="5min")
     with psycopg.connect(server.dsn, autocommit=True) as conn:
+        _create_table(conn)
         for round_ in range(4):
             mark = server.log_text().count("checkpoint complete")
-            conn.execute("SELECT txid_current()")
+            conn.execute(COMMIT)
             conn.execute("SELECT pg_switch_wal()")
             deadline = time.monotonic() + 30
             while server.log_text().count("checkpoint complete") == mark:
@@ -166,7 +177,8 @@ def test_sql_checkpoint_command(make_server):
     import psycopg
 
     with psycopg.connect(server.dsn, autocommit=True) as conn:
-        conn.execute("SELECT txid_current()")
+        _create_table(conn)
+        conn.execute(COMMIT)
         start = len(server.log_text())
         assert conn.execute("CHECKPOINT").statusmessage == "CHECKPOINT"
     log = server.log_text()[start:]
@@ -185,10 +197,13 @@ def test_commit_stopped_between_record_and_pg_xact_survives_a_checkpoint_and_cra
     server = make_server()
     result: dict[str, float | int] = {}
 
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        _create_table(conn)
+
     def committer() -> None:
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             conn.execute("SET debug_fault_injection = 'fsync:pg_wal/*:delay=5s'")
-            result["xid"] = conn.execute("SELECT txid_current()").fetchone()[0]
+            result["xid"] = conn.execute(COMMIT).fetchone()[0]
             result["done"] = time.monotonic()
 
     thread = threading.Thread(target=committer)
@@ -245,7 +260,9 @@ def test_failed_write_fails_the_checkpoint_and_logs_show_it(make_server):
     --probes (trace_probes on) the checkpoint's probe events."""
     server = make_server(debug_fault_injection="write:pg_xact/*:EIO:count=1",
                          trace_probes=True)
-    _commit(server, 2)
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        for _ in range(2):  # commits that dirty pg_xact and no relation
+            conn.execute("SELECT txid_current()")
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InternalError) as err:
             conn.execute("CHECKPOINT")

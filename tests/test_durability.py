@@ -1,7 +1,10 @@
-"""Commit durability through real clients: transactions get xids with
-txid_current() (a real WAL commit record each), the whole cluster is killed
-with SIGKILL at one instant, and txid_status() after restart says what
-survived. Bounds the design sets are asserted with wide margins."""
+"""Commit durability through real clients: each transaction inserts a row and
+returns its xid (a heap-insert and a commit record in the WAL), the whole cluster
+is killed with SIGKILL at one instant, and txid_status() after restart says what
+survived. Bounds the design sets are asserted with wide margins.
+
+(A transaction that only takes an xid, SELECT txid_current(), writes no WAL
+before its commit record; as in PostgreSQL its commit is not waited for.)"""
 
 from __future__ import annotations
 
@@ -15,12 +18,21 @@ import time
 import psycopg
 import pytest
 
+# One durable transaction: WAL written before the commit record, so the commit is
+# flushed before the client hears of it (synchronous_commit on).
+COMMIT = "INSERT INTO durable VALUES (1) RETURNING txid_current()"
+
+
+def _create_table(server) -> None:
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS durable (v int)")
+
 
 def _commit_loop(dsn: str, stop: threading.Event, acked: list, errors: list) -> None:
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             while not stop.is_set():
-                xid = conn.execute("SELECT txid_current()").fetchone()[0]
+                xid = conn.execute(COMMIT).fetchone()[0]
                 acked.append((xid, time.monotonic()))
     except psycopg.OperationalError:
         pass  # the cluster was killed under us
@@ -29,6 +41,7 @@ def _commit_loop(dsn: str, stop: threading.Event, acked: list, errors: list) -> 
 
 
 def _run_and_kill(server, clients: int, seconds: float) -> tuple[list, float]:
+    _create_table(server)
     stop = threading.Event()
     acked: list = []
     errors: list = []
@@ -73,7 +86,7 @@ def test_synchronous_commits_survive_kill9_of_whole_cluster(server):
     lost = [x for x, s in statuses.items() if s != "committed"]
     assert lost == [], f"acknowledged commits lost: {lost[:10]}"
     with psycopg.connect(server.dsn, autocommit=True) as conn:
-        assert conn.execute("SELECT txid_current()").fetchone()[0] > max(statuses)
+        assert conn.execute(COMMIT).fetchone()[0] > max(statuses)
 
 
 def test_asynchronous_commit_loss_is_bounded(make_server):
@@ -97,9 +110,10 @@ def test_group_commit_shares_wal_syncs(server):
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             conn.execute("SET debug_fault_injection = 'fsync:pg_wal/*:delay=5ms'")
             while not stop.is_set():
-                conn.execute("SELECT txid_current()")
+                conn.execute(COMMIT)
                 counts[i] += 1
 
+    _create_table(server)
     before = _wal_syncs(server)
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
@@ -122,12 +136,13 @@ def _wal_syncs(server) -> int:
 
 
 def test_wal_fsync_failure_panics_and_recovers(server):
+    _create_table(server)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
-        kept = [conn.execute("SELECT txid_current()").fetchone()[0] for _ in range(5)]
+        kept = [conn.execute(COMMIT).fetchone()[0] for _ in range(5)]
     conn = psycopg.connect(server.dsn, autocommit=True)
     conn.execute("SET debug_fault_injection = 'fsync:pg_wal/*:EIO'")
     with pytest.raises(psycopg.OperationalError):
-        conn.execute("SELECT txid_current()")  # the commit's WAL flush fails: PANIC
+        conn.execute(COMMIT)  # the commit's WAL flush fails: PANIC
     log = server.wait_for_log("all server processes terminated; reinitializing")
     assert "PANIC:  could not fdatasync file" in log
     assert "terminated by signal 6: Aborted" in log
@@ -149,10 +164,11 @@ def test_walwriter_hibernates_when_idle(server):
 def test_flipped_wal_byte_stops_recovery_there(server):
     """A byte flipped in the middle of the WAL: recovery stops at that record with a
     LOG line and the server opens with everything before it."""
+    _create_table(server)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         xids, lsns = [], []
         for _ in range(40):
-            xids.append(conn.execute("SELECT txid_current()").fetchone()[0])
+            xids.append(conn.execute(COMMIT).fetchone()[0])
             lsns.append(conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0])
     assert server.stop("immediate") == 0
     # Corrupt the commit record of the 20th transaction (just before its end LSN).
@@ -172,3 +188,21 @@ def test_flipped_wal_byte_stops_recovery_there(server):
     statuses = _statuses(server, xids)
     assert all(statuses[x] == "committed" for x in xids[:19])
     assert all(statuses[x] != "committed" for x in xids[19:])
+
+
+def test_commit_of_a_transaction_that_wrote_no_wal_is_not_waited_for(server):
+    """As RecordTransactionCommit: a transaction whose only WAL is its commit record
+    (txid_current() alone) does not wait for the WAL flush; one that inserted a
+    row does. This session's WAL syncs are stalled 3 s to tell them apart."""
+    _create_table(server)
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("SET debug_fault_injection = 'fsync:pg_wal/*:delay=3s'")
+        t0 = time.monotonic()
+        xid = conn.execute("SELECT txid_current()").fetchone()[0]
+        quick = time.monotonic() - t0
+        t0 = time.monotonic()
+        conn.execute(COMMIT)
+        slow = time.monotonic() - t0
+        assert conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()[0] == "committed"
+    assert quick < 2.0, quick
+    assert slow >= 2.9, slow
