@@ -23,14 +23,27 @@ following right links, and returns a list of problems, each naming the block
 - every block of the file is in the tree (all-zero pages left by a crash during
   extension are allowed).
 
-The checks read one page at a time under a share lock; run it on a quiescent
+The checks read one page at a time under a share lock; run them on a quiescent
 index (as amcheck's parent check requires a ShareLock) for exact results.
+``bt_check(rel, parent_check=False)`` keeps only what holds while other
+backends insert and split (bt_index_check): no parent/child, left link, fast
+root or reachability checks, and a right link past the end re-reads the size.
+Problems are access.heapverify.Corruption values (block, offset, message);
+bt_verify and bt_verify_file give them as strings.
+
+``leaf_items`` collects every leaf entry (its TID and normalised key) for
+``bt_heap_crosscheck``, which compares them with a heap's line pointers and
+with the rows that must be indexed (access.heapverify.HeapMap): the
+heapallindexed check of amcheck with exact sets, plus the reverse direction.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+from access.heapverify import Corruption, HeapMap
 from access.nbtree.nbtdefs import (
     BT_SPECIAL,
     BTP_IGNORE,
@@ -64,6 +77,16 @@ from storage.bufpage import BLCKSZ
 from storage.relfilenode import MAIN_FORKNUM
 
 _ITEMID = struct.Struct("<I")
+
+
+class LeafItem(NamedTuple):
+    """One leaf entry: where it is, the heap TID it points to, its key values
+    (normalised, as BTCache.norm gives them)."""
+
+    blkno: int
+    offnum: int
+    htid: tuple[int, int]
+    key: tuple
 
 
 class _Page:
@@ -108,16 +131,24 @@ def _full_key(c: BTCache, tup: bytes) -> tuple:
 def bt_verify(index_rel, *, allow_incomplete_splits: bool = True) -> list[str]:
     """Check the index's structure through shared buffers; returns the problems
     found (empty: sound)."""
-    nblocks = smgr.smgr_nblocks(index_rel.smgr, MAIN_FORKNUM)
-    return _verify(get_cache(index_rel), nblocks, lambda b: _read_page(index_rel, b),
-                   allow_incomplete_splits)
+    return [str(p) for p in bt_check(index_rel, allow_incomplete_splits=allow_incomplete_splits)]
 
 
-def bt_verify_file(path: str, desc, relname: str = "index", *,
-                   allow_incomplete_splits: bool = True) -> list[str]:
-    """The same checks on an index file of a stopped cluster (one segment), given
-    the index's TupleDesc (its key columns)."""
-    from access.nbtree.nbtutils import BTCache
+def bt_check(index_rel, *, parent_check: bool = True, allow_incomplete_splits: bool = True,
+             leaf_items: list[LeafItem] | None = None) -> list[Corruption]:
+    """The checks through shared buffers. Without ``parent_check`` only what
+    holds while other backends insert and split (bt_index_check's AccessShareLock
+    checks): no parent/child, left link or reachability checks. ``leaf_items``
+    collects every leaf entry, for the heap cross-check."""
+    def nblocks() -> int:
+        return smgr.smgr_nblocks(index_rel.smgr, MAIN_FORKNUM)
+    return _verify(get_cache(index_rel), nblocks(), lambda b: _read_page(index_rel, b),
+                   allow_incomplete_splits, parent_check, leaf_items,
+                   None if parent_check else nblocks)
+
+
+def file_cache(desc, relname: str = "index") -> BTCache:
+    """A BTCache for an index of a stopped cluster, from its key columns."""
     from storage.relfilenode import RelFileNode
 
     class _Rel:
@@ -126,40 +157,62 @@ def bt_verify_file(path: str, desc, relname: str = "index", *,
     r = _Rel()
     r.desc, r.relname, r.rnode, r.fillfactor = desc, relname, RelFileNode(0, 0, 0), 90
     r.is_permanent = False
-    c = BTCache(r)
+    return BTCache(r)
+
+
+def bt_verify_file(path: str, desc, relname: str = "index", *,
+                   allow_incomplete_splits: bool = True) -> list[str]:
+    """The same checks on an index file of a stopped cluster (one segment), given
+    the index's TupleDesc (its key columns)."""
+    return [str(p) for p in bt_check_file(path, file_cache(desc, relname),
+                                          allow_incomplete_splits=allow_incomplete_splits)]
+
+
+def bt_check_file(path: str, c: BTCache, *, allow_incomplete_splits: bool = True,
+                  leaf_items: list[LeafItem] | None = None) -> list[Corruption]:
     with open(path, "rb") as f:
         data = f.read()
     return _verify(c, len(data) // BLCKSZ,
                    lambda b: _Page(b, data[b * BLCKSZ:(b + 1) * BLCKSZ]),
-                   allow_incomplete_splits)
+                   allow_incomplete_splits, True, leaf_items, None)
 
 
-def _verify(c: BTCache, nblocks: int, read, allow_incomplete_splits: bool) -> list[str]:
-    problems: list[str] = []
-    say = problems.append
+def _verify(c: BTCache, nblocks: int, read, allow_incomplete_splits: bool,
+            parent_check: bool, leaf_items: list[LeafItem] | None,
+            refresh_nblocks: Callable[[], int] | None) -> list[Corruption]:
+    problems: list[Corruption] = []
+
+    def say(blk: int | None, off: int | None, msg: str) -> None:
+        problems.append(Corruption(blk, off, None, msg))
+
     if nblocks == 0:
-        return ["index has no metapage (0 blocks)"]
+        say(None, None, "index has no metapage (0 blocks)")
+        return problems
     meta = read(BTREE_METAPAGE)
     if meta.new:
-        return ["block 0: metapage is all zeroes"]
+        say(0, None, "metapage is all zeroes")
+        return problems
     magic, version, root, level, fastroot, fastlevel = bt_getmeta(meta.data)[:6]
     if magic != BTREE_MAGIC:
-        return [f"block 0: bad magic {magic:#x} (expected {BTREE_MAGIC:#x})"]
+        say(0, None, f"bad magic {magic:#x} (expected {BTREE_MAGIC:#x})")
+        return problems
     if not BTREE_NOVAC_VERSION <= version <= BTREE_VERSION:
-        say(f"block 0: unsupported btree version {version}")
+        say(0, None, f"unsupported btree version {version}")
     if meta.special != BT_SPECIAL or not meta.flags & BTP_META:
-        say("block 0: metapage lacks BTP_META special space")
+        say(0, None, "metapage lacks BTP_META special space")
     if root == P_NONE:
-        for blk in range(1, nblocks):
-            p = read(blk)
-            if not p.new:
-                say(f"block {blk}: page present in an index without a root")
+        if parent_check:
+            for blk in range(1, nblocks):
+                p = read(blk)
+                if not p.new:
+                    say(blk, None, "page present in an index without a root")
         return problems
     if not 0 < root < nblocks:
-        return problems + [f"block 0: root block {root} out of range (0..{nblocks - 1})"]
-    if fastroot != root or fastlevel != level:
+        say(0, None, f"root block {root} out of range (0..{nblocks - 1})")
+        return problems
+    if parent_check and (fastroot != root or fastlevel != level):
         # Without page deletion the fast root is always the true root.
-        say(f"block 0: fast root {fastroot} (level {fastlevel}) differs from root {root} "
+        say(0, None, f"fast root {fastroot} (level {fastlevel}) differs from root {root} "
             f"(level {level})")
 
     seen: set[int] = set()
@@ -173,40 +226,43 @@ def _verify(c: BTCache, nblocks: int, read, allow_incomplete_splits: bool) -> li
         blk = leftmost
         prev_blk = P_NONE
         while blk != P_NONE:
+            if not 0 < blk < nblocks and refresh_nblocks is not None:
+                nblocks = refresh_nblocks()  # extended since: a concurrent split
             if blk in seen or not 0 < blk < nblocks:
-                say(f"block {prev_blk}: right link to block {blk} "
+                say(prev_blk, None, f"right link to block {blk} "
                     + ("loops" if blk in seen else "is out of range"))
                 break
             seen.add(blk)
             p = read(blk)
             if p.new:
-                say(f"block {blk}: all-zero page linked into level {lev}")
+                say(blk, None, f"all-zero page linked into level {lev}")
                 break
             if p.special != BT_SPECIAL:
-                say(f"block {blk}: special space at {p.special}, expected {BT_SPECIAL}")
+                say(blk, None, f"special space at {p.special}, expected {BT_SPECIAL}")
                 break
             chain.append(p)
             if p.level != lev:
-                say(f"block {blk}: level {p.level}, reached on level {lev}")
+                say(blk, None, f"level {p.level}, reached on level {lev}")
             if p.leaf != (lev == 0):
-                say(f"block {blk}: BTP_LEAF flag wrong for level {lev}")
+                say(blk, None, f"BTP_LEAF flag wrong for level {lev}")
             if p.flags & BTP_IGNORE:
-                say(f"block {blk}: deleted or half-dead page in the tree")
-            if p.prev != prev_blk:
-                say(f"block {blk}: left link {p.prev}, expected {prev_blk}")
+                say(blk, None, "deleted or half-dead page in the tree")
+            if parent_check and p.prev != prev_blk:
+                say(blk, None, f"left link {p.prev}, expected {prev_blk}")
             isroot = blk == root
             if bool(p.flags & BTP_ROOT) != isroot:
-                say(f"block {blk}: BTP_ROOT flag " + ("missing" if isroot else "on a non-root"))
+                say(blk, None, "BTP_ROOT flag " + ("missing" if isroot else "on a non-root"))
             if isroot and (p.prev != P_NONE or p.next != P_NONE):
-                say(f"block {blk}: root page has siblings")
+                say(blk, None, "root page has siblings")
             if p.flags & BTP_INCOMPLETE_SPLIT and not allow_incomplete_splits:
-                say(f"block {blk}: incomplete split")
-            _check_items(c, p, chain[-2] if len(chain) > 1 else None, say)
+                say(blk, None, "incomplete split")
+            left = chain[-2] if parent_check and len(chain) > 1 else None
+            _check_items(c, p, left, say, leaf_items)
             prev_blk = blk
             blk = p.next
 
         # Parent/child agreement for this level.
-        if expected is not None and expected_order is not None:
+        if parent_check and expected is not None and expected_order is not None:
             _check_children(c, chain, expected, expected_order, say)
         if lev == 0:
             break
@@ -227,75 +283,78 @@ def _verify(c: BTCache, nblocks: int, read, allow_incomplete_splits: bool) -> li
                 expected[child] = (lower, upper, p.blkno, off, pi)
                 expected_order.append(child)
         if not chain or chain[0].maxoff < chain[0].firstdata:
-            say(f"block {leftmost}: internal page without items")
+            say(leftmost, None, "internal page without items")
             break
         first = chain[0].item(chain[0].firstdata)
         hi, lo = struct.unpack_from("<HH", first, 0)
         leftmost = (hi << 16) | lo
 
-    for blk in range(1, nblocks):
+    for blk in range(1, nblocks if parent_check else 1):
         if blk not in seen:
             p = read(blk)
             if not p.new:
-                say(f"block {blk}: page is not reachable from the root")
+                say(blk, None, "page is not reachable from the root")
     return problems
 
 
-def _check_items(c: BTCache, p: _Page, left: _Page | None, say) -> None:
+def _check_items(c: BTCache, p: _Page, left: _Page | None, say,
+                 leaf_items: list[LeafItem] | None) -> None:
     blk = p.blkno
     n = c.nkeyatts
     hikey = None
     if not p.rightmost:
         if p.maxoff < P_HIKEY:
-            say(f"block {blk}: non-rightmost page without a high key")
+            say(blk, None, "non-rightmost page without a high key")
             return
         ht = p.item(P_HIKEY)
         if not _is_pivot(ht):
-            say(f"block {blk} offset 1: high key is not a pivot tuple")
+            say(blk, 1, "high key is not a pivot tuple")
         natts = c.tuple_natts(ht)
         if not 0 < natts <= n:
-            say(f"block {blk} offset 1: high key keeps {natts} attributes")
+            say(blk, 1, f"high key keeps {natts} attributes")
         hikey = _full_key(c, ht)
     if not p.leaf and p.maxoff < p.firstdata:
-        say(f"block {blk}: internal page without data items")
+        say(blk, None, "internal page without data items")
     prev = None
     for off in range(p.firstdata, p.maxoff + 1):
         w = _ITEMID.unpack_from(p.data, 24 + 4 * (off - 1))[0]
         o, length = w & 0x7FFF, w >> 17
         if o < bufpage.page_get_upper(p.data) or o + length > BT_SPECIAL or o != maxalign(o):
-            say(f"block {blk} offset {off}: line pointer out of bounds ({o}, {length})")
+            say(blk, off, f"line pointer out of bounds ({o}, {length})")
             continue
         tup = p.item(off)
         size = ITUP.unpack_from(tup, 0)[3] & 0x1FFF
         if size != length:
-            say(f"block {blk} offset {off}: tuple size {size} but line pointer length {length}")
+            say(blk, off, f"tuple size {size} but line pointer length {length}")
             continue
         if p.leaf:
             if _is_pivot(tup):
-                say(f"block {blk} offset {off}: pivot tuple among leaf data items")
+                say(blk, off, "pivot tuple among leaf data items")
                 continue
         else:
             if not _is_pivot(tup):
-                say(f"block {blk} offset {off}: non-pivot tuple on an internal page")
+                say(blk, off, "non-pivot tuple on an internal page")
                 continue
             natts = c.tuple_natts(tup)
             if off == p.firstdata:
                 if natts != 0:
-                    say(f"block {blk} offset {off}: first item of an internal page is not "
+                    say(blk, off, "first item of an internal page is not "
                         "minus infinity")
                 continue
             if not 0 < natts <= n:
-                say(f"block {blk} offset {off}: pivot keeps {natts} attributes")
+                say(blk, off, f"pivot keeps {natts} attributes")
                 continue
         key = _full_key(c, tup)
+        if p.leaf and leaf_items is not None:
+            leaf_items.append(LeafItem(blk, off, key[-1], key[:-1]))
         if prev is not None and not prev < key:
-            say(f"block {blk} offset {off}: item not above the previous one")
+            say(blk, off, "item not above the previous one")
         if hikey is not None and key > hikey:
-            say(f"block {blk} offset {off}: item above the page's high key")
+            say(blk, off, "item above the page's high key")
         if prev is None and left is not None and not left.rightmost:
             lhk = _full_key(c, left.item(P_HIKEY))
             if not key > lhk:
-                say(f"block {blk} offset {off}: first item not above the left sibling's "
+                say(blk, off, f"first item not above the left sibling's "
                     f"(block {left.blkno}) high key")
         prev = key
 
@@ -333,7 +392,7 @@ def _check_children(c: BTCache, chain: list[_Page], expected: dict, order: list[
             detail.append(f"downlinks to pages not on the level {extra[:10]}")
         if not detail:
             detail.append("downlinks out of sibling order")
-        say(f"level {chain[0].level if chain else '?'}: parent downlinks disagree with the "
+        say(None, None, f"level {chain[0].level if chain else '?'}: parent downlinks disagree with the "
             "sibling chain: " + "; ".join(detail))
     for blkno, (lower, upper, pblk, poff, _) in expected.items():
         p = by_blk.get(blkno)
@@ -345,18 +404,59 @@ def _check_children(c: BTCache, chain: list[_Page], expected: dict, order: list[
             last = by_blk[last.next]
         if upper is None:
             if not last.rightmost:
-                say(f"block {last.blkno}: last child of the rightmost parent (block {pblk}) "
+                say(last.blkno, None, f"last child of the rightmost parent (block {pblk}) "
                     "is not rightmost")
         elif last.rightmost:
-            say(f"block {last.blkno}: rightmost page, but parent block {pblk} offset {poff} "
+            say(last.blkno, None, f"rightmost page, but parent block {pblk} offset {poff} "
                 "has a separator after it")
         elif last.item(P_HIKEY)[4:] != bytes(upper[4:]):
-            say(f"block {last.blkno}: high key differs from the separator after its downlink "
+            say(last.blkno, None, f"high key differs from the separator after its downlink "
                 f"(block {pblk} offset {poff})")
         if lower is not None:
             fk = _first_key(c, p)
             if fk is not None and not fk > _full_key(c, lower):
-                say(f"block {blkno}: first key not above its downlink's separator "
+                say(blkno, None, f"first key not above its downlink's separator "
                     f"(block {pblk} offset {poff})")
 
 
+
+
+# -- the index against its heap (bt_index_check's heapallindexed, and the reverse) ---------------
+
+def bt_heap_crosscheck(c: BTCache, indkey: Sequence[int], items: list[LeafItem], heap: HeapMap,
+                       index_name: str, *, pointers: bool = True, all_indexed: bool = True
+                       ) -> tuple[list[Corruption], list[Corruption]]:
+    """Compare an index's leaf entries with its heap: (problems of the index,
+    problems of the heap).
+
+    ``pointers``: every entry's TID names a line pointer of the heap that is in
+    use and not a heap-only tuple (LP_DEAD and redirects are fine: the entry
+    stays until VACUUM). ``all_indexed``: every chain in ``heap.indexed`` has an
+    entry at its root TID whose key is the one its values give. Only valid if no
+    entry can have been removed, nor tuple added to ``heap.indexed``, between
+    reading the two (see utils/adt/amcheck.py)."""
+    index_side: list[Corruption] = []
+    heap_side: list[Corruption] = []
+    by_tid: dict[tuple[int, int], set[tuple]] = {}
+    for it in items:
+        by_tid.setdefault(it.htid, set()).add(it.key)
+        if pointers:
+            why = heap.tid_problem(*it.htid)
+            if why:
+                index_side.append(Corruption(it.blkno, it.offnum, None,
+                                             f"index entry points to heap tuple "
+                                             f"({it.htid[0]},{it.htid[1]}): {why}"))
+    if not all_indexed:
+        return index_side, heap_side
+    for (blk, off), values in heap.indexed.items():
+        want = c.norm([values[a - 1] if 0 < a <= len(values) else None for a in indkey])
+        keys = by_tid.get((blk, off))
+        if keys is None:
+            heap_side.append(Corruption(blk, off, None, f'tuple has no entry in index '
+                                                        f'"{index_name}"'))
+        elif want not in keys:
+            shown = ", ".join(repr(k) for k in sorted(keys, key=repr))
+            heap_side.append(Corruption(blk, off, None, f'index "{index_name}" has key(s) '
+                                                        f'{shown} for this tuple, but its values '
+                                                        f'give {want!r}'))
+    return index_side, heap_side

@@ -330,4 +330,4 @@ fn.register("host", _F((t.INETOID,), t.TEXTOID, lambda addr: str(addr).split("/"
                        immutable=True))
 
 # The other views this module stands for (catalog.system_views imports only it).
-from utils.adt import gucfuncs, lockfuncs, pg_buffercache  # noqa: E402,F401
+from utils.adt import amcheck, gucfuncs, lockfuncs, pg_buffercache  # noqa: E402,F401
