@@ -514,11 +514,11 @@ def create_segment_file(segno: int, tli: int = 1) -> bool:
     finally:
         fd.basic_close(f)
     try:
-        os.link(tmp, path)  # never replace a segment someone else just created
+        fd.link(tmp, path)  # never replace a segment someone else just created
     except FileExistsError:
-        os.unlink(tmp)
+        fd.unlink(tmp)
         return False
-    os.unlink(tmp)
+    fd.unlink(tmp)
     fd.fsync_fname(os.path.join(datadir, "pg_wal"), isdir=True)
     return True
 

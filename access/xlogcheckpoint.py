@@ -693,7 +693,7 @@ def _install_xlog_file_segment(segno: int, tmppath: str, max_segno: int) -> int 
         path = xlog.wal_file_path(segno)
         if not os.path.exists(path):
             try:
-                os.link(tmppath, path)
+                fd.link(tmppath, path)
             except FileExistsError:
                 pass
             except OSError as exc:
@@ -703,7 +703,7 @@ def _install_xlog_file_segment(segno: int, tmppath: str, max_segno: int) -> int 
                 try:
                     fd.unlink(tmppath)
                 except OSError:
-                    os.unlink(path)
+                    fd.unlink(path)
                     return None
                 return segno
         segno += 1

@@ -68,8 +68,13 @@ def _when(t: int) -> str:
 
 
 def sync_data_directory(datadir: str) -> None:
-    """SyncDataDirectory: fsync every file and directory of the cluster."""
+    """SyncDataDirectory: fsync every file and directory of the cluster (but not the
+    power-loss journal's directory: it is not part of the cluster)."""
+    from storage.powerloss import DIRNAME
+
     for root, dirs, files in os.walk(datadir):
+        if root == datadir and DIRNAME in dirs:
+            dirs.remove(DIRNAME)
         for name in files:
             path = os.path.join(root, name)
             try:

@@ -498,6 +498,9 @@ TABLE: tuple[ConfigVariable, ...] = (
     _str("debug_fault_injection", _C.SUSET, _DEV,
          "Makes matching file operations fail or stall (tusk's, for tests).", "",
          not_in_sample=True),
+    _bool("debug_power_loss", _C.POSTMASTER, _DEV,
+          "Journals unsynced file changes so that tusk_ctl simulate-power-loss can undo "
+          "them (tusk's, for tests).", False, not_in_sample=True),
 )
 
 # Lower-cased name -> definition.

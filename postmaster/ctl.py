@@ -6,7 +6,8 @@ accessible. Beyond pg_ctl: ``status`` lists every process of the cluster and
 the shared memory segment, ``controldata`` prints pg_control, ``logs``
 inspects the server log (``--checkpoints`` and ``--probes`` summarise
 log_checkpoints' lines and trace probe events), ``systemd-unit`` prints a unit
-file.
+file, ``simulate-power-loss`` rolls a killed cluster back as a power cut could
+(postmaster/powerloss_cmd.py).
 """
 
 from __future__ import annotations
@@ -312,6 +313,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify(_datadir(args), args.json)
 
 
+def cmd_simulate_power_loss(args: argparse.Namespace) -> int:
+    from postmaster.powerloss_cmd import main as simulate
+
+    return simulate(_datadir(args), args.seed, worst_case=args.worst_case, as_json=args.json)
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from postmaster.logs_cmd import run_logs
 
@@ -380,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_waldump_arguments(verb("waldump", cmd_waldump, "print WAL records (pg_waldump)"))
     sp = verb("verify", cmd_verify, "check the pages, checksums and B-tree indexes of a "
               "stopped cluster (amcheck-like)")
+    sp.add_argument("--json", action="store_true", help="print JSON")
+    sp = verb("simulate-power-loss", cmd_simulate_power_loss,
+              "after kill -9 of a cluster run with debug_power_loss = on, roll its files "
+              "back to what a disk could hold after a power cut")
+    sp.add_argument("--seed", type=int, help="random seed (default: a random one, printed)")
+    sp.add_argument("--worst-case", action="store_true", help="drop every unsynced write "
+                    "and undo every unsynced directory change")
     sp.add_argument("--json", action="store_true", help="print JSON")
     sp = verb("systemd-unit", cmd_systemd_unit, "print a systemd unit for this cluster")
     sp.add_argument("--user", help="operating-system user to run the server as")

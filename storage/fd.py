@@ -39,12 +39,22 @@ Fault injection (tests)
     open, truncate, fsync, rename, unlink, mkdir or ``*`` (``write`` also matches
     extends, ``fsync`` also matches fdatasync and directory syncs); pattern is an
     fnmatch pattern on the path relative to the data directory (``*`` crosses
-    ``/``); actions are an errno name (EIO, ENOSPC, ...) and/or ``delay=50ms``
-    (units us, ms, s); options ``after=N`` (let the first N matching calls through)
-    and ``count=N`` (fire at most N times). Counters are per process. A delay is
-    spent inside the call, so it shows in track_io_timing figures. Faults fire even
-    with fsync = off, so tests may run fast clusters. With no spec configured the
-    whole cost is one global ``is not None`` test per call.
+    ``/``; a directory sync matches the directory's own path, e.g. ``pg_wal``);
+    actions are an errno name (EIO, ENOSPC, ...) and/or ``delay=50ms`` (units us,
+    ms, s), or, for fsync/fdatasync only, ``skip``: the call returns success without
+    syncing (and without a power-loss journal record): an fsync that lies, for tests
+    showing what a missing sync would lose. Options ``after=N`` (let the first N
+    matching calls through) and ``count=N`` (fire at most N times). Counters are per
+    process. A delay is spent inside the call, so it shows in track_io_timing
+    figures. Faults fire even with fsync = off, so tests may run fast clusters. With
+    no spec configured the whole cost is one global ``is not None`` test per call.
+
+Power-loss mode (developer setting ``debug_power_loss``)
+    Every change to a file or directory entry under the data directory, and every
+    fsync, is performed and journaled by storage/powerloss.py (see there for the
+    ordering protocol), so that ``tusk_ctl simulate-power-loss`` can roll the
+    cluster back to what a disk could hold after a power cut. Off, the cost is one
+    global ``is not None`` test per call, as for faults.
 
 I/O timing
     ``io_timing_enabled`` mirrors track_io_timing; callers (bufmgr, xlog) time
@@ -60,6 +70,7 @@ from collections import OrderedDict
 from fnmatch import fnmatchcase
 from mmap import mmap
 
+from storage.powerloss import Journal
 from utils.elog import ERROR, PANIC, PgError
 
 # Anything pread can fill or pwrite can send (collections.abc.Buffer is 3.12+).
@@ -85,6 +96,7 @@ _perf_ns = time.perf_counter_ns
 
 _datadir: str | None = None
 _datadir_fd: int | None = None
+_pl: Journal | None = None  # the power-loss journal, when debug_power_loss is on
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -161,7 +173,8 @@ def absolute_path(path: str) -> str:
 # -- fault injection --------------------------------------------------------------------
 
 _OPS = frozenset({"read", "write", "extend", "open", "truncate", "fsync", "fdatasync",
-                  "rename", "unlink", "mkdir"})
+                  "rename", "unlink", "link", "mkdir"})
+_SKIPPABLE = frozenset({"fsync", "fdatasync"})
 _OP_ALIASES = {"write": frozenset({"write", "extend"}),
                "fsync": frozenset({"fsync", "fdatasync"}),
                "*": _OPS}
@@ -169,12 +182,14 @@ _DELAY_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 class _FaultSpec:
-    __slots__ = ("text", "ops", "pattern", "err", "delay", "after", "count", "calls", "fired")
+    __slots__ = ("text", "ops", "pattern", "err", "delay", "skip", "after", "count", "calls",
+                 "fired")
 
     def __init__(self, text: str, ops: frozenset[str], pattern: str, err: int,
-                 delay: float, after: int, count: int | None) -> None:
+                 delay: float, after: int, count: int | None, skip: bool = False) -> None:
         self.text, self.ops, self.pattern = text, ops, pattern
         self.err, self.delay, self.after, self.count = err, delay, after, count
+        self.skip = skip
         self.calls = 0
         self.fired = 0
 
@@ -195,7 +210,7 @@ def parse_fault_spec(spec: str) -> list[_FaultSpec]:
         op, pattern, opts = parts[0].lower(), parts[1], parts[2:]
         if op not in _OPS and op not in _OP_ALIASES:
             raise ValueError(f'fault spec "{text}": unknown operation "{op}"')
-        err, delay, after, count = 0, 0.0, 0, None
+        err, delay, after, count, skip = 0, 0.0, 0, None, False
         for opt in opts:
             key, _, value = opt.partition("=")
             key = key.lower()
@@ -210,16 +225,21 @@ def parse_fault_spec(spec: str) -> list[_FaultSpec]:
                     after = int(value)
                 elif key == "count":
                     count = int(value)
+                elif key == "skip" and not value:
+                    skip = True
                 elif not value and opt.upper().startswith("E") and hasattr(_errno, opt.upper()):
                     err = getattr(_errno, opt.upper())
                 else:
                     raise ValueError(opt)
             except ValueError:
                 raise ValueError(f'fault spec "{text}": bad action "{opt}"') from None
-        if not err and not delay:
-            raise ValueError(f'fault spec "{text}": needs an errno name or delay=')
+        if not err and not delay and not skip:
+            raise ValueError(f'fault spec "{text}": needs an errno name, delay= or skip')
         ops = _OP_ALIASES.get(op, frozenset({op}))
-        out.append(_FaultSpec(text, ops, pattern, err, delay, after, count))
+        if skip and (err or not ops <= _SKIPPABLE):
+            raise ValueError(f'fault spec "{text}": skip applies to fsync and fdatasync '
+                             "only, without an errno")
+        out.append(_FaultSpec(text, ops, pattern, err, delay, after, count, skip))
     return out
 
 
@@ -233,12 +253,14 @@ def configure_fault_injection(spec: str | None, datadir: str | None = None) -> N
     _faults = specs or None
 
 
-def _fault(op: str, path: str) -> None:
-    """Apply matching fault specs to one call (only reached when faults are configured)."""
+def _fault(op: str, path: str) -> bool:
+    """Apply matching fault specs to one call (only reached when faults are configured);
+    True if the call must be skipped (a ``skip`` spec fired)."""
     assert _faults is not None
     rel = path
     if _fault_root is not None and os.path.isabs(path):
         rel = os.path.relpath(path, _fault_root)
+    skip = False
     for s in _faults:
         if op not in s.ops or not fnmatchcase(rel, s.pattern):
             continue
@@ -250,6 +272,8 @@ def _fault(op: str, path: str) -> None:
             time.sleep(s.delay)
         if s.err:
             raise OSError(s.err, os.strerror(s.err), path)
+        skip = skip or s.skip
+    return skip
 
 
 # -- I/O timing -------------------------------------------------------------------------
@@ -328,6 +352,8 @@ def _os_open(path: str, flags: int, mode: int) -> int:
         _fault("open", path)
     while True:
         try:
+            if _pl is not None and flags & os.O_CREAT:
+                return _pl.open(path, flags, mode, _datadir_fd)
             return os.open(path, flags, mode, dir_fd=_datadir_fd)
         except OSError as exc:
             if exc.errno not in (_errno.EMFILE, _errno.ENFILE) or not _release_lru_file():
@@ -343,7 +369,7 @@ class File:
     """A virtual file descriptor (fd.c's Vfd + File API): pread/pwrite at offsets.
 
     The hot path (``read``/``write``) costs a method call, an LRU touch and one
-    ``_faults`` test on top of os.pread/os.pwrite.
+    ``_faults`` test (and, for writes, one ``_pl`` test) on top of os.pread/os.pwrite.
     """
 
     __slots__ = ("fd", "path", "flags", "mode", "__weakref__")
@@ -409,6 +435,8 @@ class File:
             _lru.move_to_end(self)
         if _faults is not None:
             _fault("write", self.path)
+        if _pl is not None:
+            return _pl.pwrite(fd, self.path, data, offset)
         return _pwrite(fd, data, offset)
 
     def extend(self, data: Buffer, offset: int) -> int:
@@ -416,6 +444,8 @@ class File:
         fd = self._get_fd()
         if _faults is not None:
             _fault("extend", self.path)
+        if _pl is not None:
+            return _pl.pwrite(fd, self.path, data, offset)
         return _pwrite(fd, data, offset)
 
     # -- the rest --
@@ -429,15 +459,20 @@ class File:
         fd = self._get_fd()
         if _faults is not None:
             _fault("truncate", self.path)
+        if _pl is not None:
+            _pl.ftruncate(fd, self.path, length)
+            return
         os.ftruncate(fd, length)
 
     def sync(self) -> None:
         """FileSync (pg_fsync); raises DataSyncError on failure."""
         fd = self._get_fd()
         try:
-            if _faults is not None:
-                _fault("fsync", self.path)
+            if _faults is not None and _fault("fsync", self.path):
+                return
             if enable_fsync:
+                if _pl is not None:
+                    _pl.fsync(self.path)
                 os.fsync(fd)
         except OSError as exc:
             raise DataSyncError(self.path, exc) from exc
@@ -446,9 +481,11 @@ class File:
         """pg_fdatasync on this file; raises DataSyncError on failure."""
         fd = self._get_fd()
         try:
-            if _faults is not None:
-                _fault("fdatasync", self.path)
+            if _faults is not None and _fault("fdatasync", self.path):
+                return
             if enable_fsync:
+                if _pl is not None:
+                    _pl.fsync(self.path)
                 os.fdatasync(fd)
         except OSError as exc:
             raise DataSyncError(self.path, exc, what="fdatasync") from exc
@@ -495,6 +532,8 @@ def basic_open_file(path: str, flags: int, mode: int = 0o600) -> int:
     _make_room()
     fd = _os_open(path, flags | os.O_CLOEXEC, mode)
     _basic[fd] = path
+    if _pl is not None and flags & os.O_DSYNC and enable_fsync:
+        _pl.sync_fds.add(fd)  # each write is durable when it returns
     return fd
 
 
@@ -504,6 +543,8 @@ open_transient_file = basic_open_file
 def basic_close(fd: int) -> None:
     """Close a descriptor from basic_open_file (CloseTransientFile)."""
     _basic.pop(fd, None)
+    if _pl is not None:
+        _pl.sync_fds.discard(fd)
     os.close(fd)
 
 
@@ -525,6 +566,8 @@ def pg_pread_into(fd: int, buf: Buffer, offset: int) -> int:
 def pg_pwrite(fd: int, data: Buffer, offset: int) -> int:
     if _faults is not None:
         _fault("write", _basic.get(fd, "?"))
+    if _pl is not None:
+        return _pl.pwrite(fd, _basic.get(fd, "?"), data, offset)
     return _pwrite(fd, data, offset)
 
 
@@ -532,9 +575,11 @@ def pg_fsync(fd: int, path: str | None = None) -> None:
     """pg_fsync: fsync unless fsync = off; raises DataSyncError on failure."""
     path = path if path is not None else _basic.get(fd, "?")
     try:
-        if _faults is not None:
-            _fault("fsync", path)
+        if _faults is not None and _fault("fsync", path):
+            return
         if enable_fsync:
+            if _pl is not None:
+                _pl.fsync(path)
             os.fsync(fd)
     except OSError as exc:
         raise DataSyncError(path, exc) from exc
@@ -544,9 +589,11 @@ def pg_fdatasync(fd: int, path: str | None = None) -> None:
     """pg_fdatasync: fdatasync unless fsync = off; raises DataSyncError on failure."""
     path = path if path is not None else _basic.get(fd, "?")
     try:
-        if _faults is not None:
-            _fault("fdatasync", path)
+        if _faults is not None and _fault("fdatasync", path):
+            return
         if enable_fsync:
+            if _pl is not None:
+                _pl.fsync(path)
             os.fdatasync(fd)
     except OSError as exc:
         raise DataSyncError(path, exc, what="fdatasync") from exc
@@ -555,6 +602,9 @@ def pg_fdatasync(fd: int, path: str | None = None) -> None:
 def pg_ftruncate(fd: int, length: int) -> None:
     if _faults is not None:
         _fault("truncate", _basic.get(fd, "?"))
+    if _pl is not None:
+        _pl.ftruncate(fd, _basic.get(fd, "?"), length)
+        return
     os.ftruncate(fd, length)
 
 
@@ -585,6 +635,9 @@ def unlink(path: str) -> None:
     """unlink(2) through the fault layer (raises OSError)."""
     if _faults is not None:
         _fault("unlink", path)
+    if _pl is not None:
+        _pl.unlink(path, _datadir_fd)
+        return
     os.unlink(path, dir_fd=_datadir_fd)
 
 
@@ -592,13 +645,30 @@ def rename(oldpath: str, newpath: str) -> None:
     """rename(2) through the fault layer (raises OSError); not durable by itself."""
     if _faults is not None:
         _fault("rename", oldpath)
+    if _pl is not None:
+        _pl.rename(oldpath, newpath, _datadir_fd)
+        return
     os.rename(oldpath, newpath, src_dir_fd=_datadir_fd, dst_dir_fd=_datadir_fd)
+
+
+def link(src: str, dst: str) -> None:
+    """link(2) through the fault layer (raises OSError; FileExistsError if ``dst``
+    exists); not durable by itself."""
+    if _faults is not None:
+        _fault("link", dst)
+    if _pl is not None:
+        _pl.link(src, dst, _datadir_fd)
+        return
+    os.link(src, dst, src_dir_fd=_datadir_fd, dst_dir_fd=_datadir_fd)
 
 
 def make_pg_directory(path: str, mode: int = 0o700) -> None:
     """MakePGDirectory: mkdir with pg_dir_create_mode (raises OSError)."""
     if _faults is not None:
         _fault("mkdir", path)
+    if _pl is not None:
+        _pl.mkdir(path, mode, _datadir_fd)
+        return
     os.mkdir(path, mode, dir_fd=_datadir_fd)
 
 
@@ -666,6 +736,27 @@ def durable_unlink(fname: str) -> None:
     fsync_parent_path(fname)
 
 
+# -- power-loss mode ----------------------------------------------------------------------
+
+def configure_power_loss(enabled: bool, datadir: str | None = None) -> None:
+    """Switch the power-loss journal on or off (debug_power_loss). On, it is opened in
+    ``datadir`` (default: the data directory) and every process forked afterwards
+    shares it."""
+    global _pl
+    root = datadir if datadir is not None else _datadir
+    if enabled and root is not None:
+        if _pl is None or _pl.root != os.path.abspath(root):
+            configure_power_loss(False)
+            _pl = Journal(root)
+    elif _pl is not None:
+        _pl.close()
+        _pl = None
+
+
+def power_loss_enabled() -> bool:
+    return _pl is not None
+
+
 # -- GUC assign hooks ------------------------------------------------------------------------
 
 def _assign_fsync(value: object) -> None:
@@ -685,6 +776,7 @@ def _register_assign_hooks() -> None:
     register_assign_hook("data_sync_retry", _assign_data_sync_retry)
     register_assign_hook("track_io_timing", set_io_timing)
     register_assign_hook("debug_fault_injection", lambda v: configure_fault_injection(str(v)))
+    register_assign_hook("debug_power_loss", lambda v: configure_power_loss(bool(v)))
 
 
 _register_assign_hooks()
