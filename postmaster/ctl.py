@@ -385,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     from postmaster.waldump_cmd import add_waldump_arguments
 
     add_waldump_arguments(verb("waldump", cmd_waldump, "print WAL records (pg_waldump)"))
-    sp = verb("verify", cmd_verify, "check the pages, checksums and B-tree indexes of a "
-              "stopped cluster (amcheck-like)")
+    sp = verb("verify", cmd_verify, "check pages, tables, HOT chains and B-tree indexes "
+              "against their tables (amcheck-like); online through SQL when the server runs")
     sp.add_argument("--json", action="store_true", help="print JSON")
     sp = verb("simulate-power-loss", cmd_simulate_power_loss,
               "after kill -9 of a cluster run with debug_power_loss = on, roll its files "
