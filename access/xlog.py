@@ -418,6 +418,21 @@ def wait_xlog_insertions_to_finish(upto: int) -> int:
     return finished
 
 
+INSERTING_AT_MAX = 2**63 - 1  # above any LSN; the word is a signed int64
+
+
+def acquire_all_insert_locks(c: _XLogCtl) -> None:
+    """WALInsertLockAcquireExclusive: take every insertion lock in order, advertising
+    insertingAt = INSERTING_AT_MAX on each but the last. An inserter holding a lock
+    we have yet to take may be waiting (wait_xlog_insertions_to_finish, for a WAL
+    buffer) on the ones we hold: it must not wait for us while we wait for it."""
+    n = len(c.insert_locks)
+    for i, lock in enumerate(c.insert_locks):
+        lwlock_acquire(lock, LW_EXCLUSIVE)
+        if i < n - 1:
+            lwlock_update_var(lock, c.inserting_at[i], INSERTING_AT_MAX)
+
+
 def request_xlog_switch() -> int:
     """RequestXLogSwitch (pg_switch_wal): end the current segment with an XLOG_SWITCH
     record; the rest of the segment is skipped. Returns the end of the switch
@@ -426,8 +441,7 @@ def request_xlog_switch() -> int:
     w, geom = c.w, c.geom
     image = build_simple_record(xi.RM_XLOG_ID, xi.XLOG_SWITCH, b"")
     size = xi.maxalign(len(image))
-    for lock in c.insert_locks:
-        lwlock_acquire(lock, LW_EXCLUSIVE)
+    acquire_all_insert_locks(c)
     try:
         with c.insertpos_lck.held():
             start = w[W_CURR_BYTE_POS]
@@ -788,8 +802,7 @@ def set_redo_rec_ptr(redo: int, full_page_writes: bool | None = None) -> None:
     """Set the redo pointer new records judge full-page images against. Holding every
     insertion lock, as CreateCheckPoint does, so no insertion sees half a change."""
     c = ctl()
-    for lock in c.insert_locks:
-        lwlock_acquire(lock, LW_EXCLUSIVE)
+    acquire_all_insert_locks(c)
     try:
         c.w[W_INSERT_REDO] = redo
         if full_page_writes is not None:

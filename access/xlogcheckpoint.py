@@ -82,7 +82,7 @@ from shmem.buf_internals import (
     BUF_REFCOUNT_MASK,
     BUF_USAGECOUNT_MASK,
 )
-from shmem.lwlock import LW_EXCLUSIVE, LW_SHARED, lwlock_acquire, lwlock_release
+from shmem.lwlock import LW_SHARED, lwlock_acquire, lwlock_release
 from shmem.lwlock import lwlock_release_clear_var as _release_clear_var
 from shmem.proc import DELAY_CHKPT_COMPLETE, DELAY_CHKPT_START
 from storage import bufmgr, fd, smgr, sync
@@ -418,8 +418,7 @@ def _take_redo_pointer(last_checkpoint: int, skip_if_idle: bool,
     ``skip_if_idle`` and the last record inserted is the last checkpoint's."""
     c = xlog.ctl()
     w, geom = c.w, c.geom
-    for lock in c.insert_locks:
-        lwlock_acquire(lock, LW_EXCLUSIVE)
+    xlog.acquire_all_insert_locks(c)
     try:
         with c.insertpos_lck.held():
             cur, prev = w[xlog.W_CURR_BYTE_POS], w[xlog.W_PREV_BYTE_POS]

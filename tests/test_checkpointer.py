@@ -298,3 +298,43 @@ def test_failed_write_fails_the_checkpoint_and_logs_show_it(make_server):
     assert summary["events"]["checkpoint__done"] == 1  # the failed one never got there
     assert summary["max_fsyncs_between_absorbs"] <= 10
     assert any(d["name"] == "checkpoint" for d in summary["durations"])
+
+
+def test_checkpoints_and_wal_switches_amid_inserts_do_not_deadlock(make_server):
+    """A checkpoint's redo pointer and pg_switch_wal() take every WAL insertion lock.
+    With tiny wal_buffers, inserters holding one of them keep waiting for WAL
+    buffers to be written, i.e. for the insertions of the others to finish: the
+    locks already taken must advertise that no insertion is in progress under them
+    (WALInsertLockAcquireExclusive), or everybody waits for ever."""
+    server = make_server(wal_buffers="32kB", shared_buffers="1MB")
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE filler (v text)")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    counts = [0] * 7
+    rows = "INSERT INTO filler VALUES " + ", ".join(["(repeat('x', 2000))"] * 24)
+
+    def run(i: int) -> None:
+        try:
+            with psycopg.connect(server.dsn, autocommit=True) as conn:
+                while not stop.is_set():
+                    if i == 6:
+                        conn.execute("CHECKPOINT")
+                        conn.execute("SELECT pg_switch_wal()")
+                    else:
+                        conn.execute(rows)  # more WAL than wal_buffers holds
+                    counts[i] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(7)]
+    for t in threads:
+        t.start()
+    time.sleep(8)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    hung = [i for i, t in enumerate(threads) if t.is_alive()]
+    assert not hung, f"sessions {hung} hung (statements done: {counts})"
+    assert not errors, errors
+    assert counts[6] > 3 and min(counts[:6]) > 3, counts
