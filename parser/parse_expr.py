@@ -39,18 +39,19 @@ from utils.elog import PgError
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 _NEG_INT = re.compile(rb"-\s*(\d+)")
 
-# Type names as the grammar produces them (after mapping INTEGER to pg_catalog.int4 ...).
+# Type names as the grammar produces them (after mapping INTEGER to pg_catalog.int4 ...;
+# CHAR/CHARACTER become pg_catalog.bpchar, so a bare "char" is the one-byte type).
 TYPE_BY_NAME = {
     "bool": t.BOOLOID, "boolean": t.BOOLOID, "int2": t.INT2OID, "smallint": t.INT2OID,
     "int4": t.INT4OID, "integer": t.INT4OID, "int": t.INT4OID, "int8": t.INT8OID,
     "bigint": t.INT8OID, "text": t.TEXTOID, "varchar": t.VARCHAROID, "bpchar": t.BPCHAROID,
-    "char": t.BPCHAROID, "character": t.BPCHAROID, "numeric": t.NUMERICOID,
+    "character": t.BPCHAROID, "numeric": t.NUMERICOID,
     "decimal": t.NUMERICOID, "float4": t.FLOAT4OID, "real": t.FLOAT4OID,
     "float8": t.FLOAT8OID, "name": t.NAMEOID, "oid": t.OIDOID, "unknown": t.UNKNOWNOID,
     "xid8": t.XID8OID, "pg_lsn": t.PG_LSNOID, "timestamp": t.TIMESTAMPOID,
     "timestamptz": t.TIMESTAMPTZOID, "regclass": t.REGCLASSOID, "regtype": t.REGTYPEOID,
     "regnamespace": t.REGNAMESPACEOID, "xid": t.XIDOID, "cid": t.CIDOID, "tid": t.TIDOID,
-    "bytea": t.BYTEAOID, "\"char\"": t.CHAROID, "int2vector": t.INT2VECTOROID,
+    "bytea": t.BYTEAOID, "char": t.CHAROID, "int2vector": t.INT2VECTOROID,
     "oidvector": t.OIDVECTOROID, "void": t.VOIDOID,
 }
 AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "bool_and", "bool_or", "every",

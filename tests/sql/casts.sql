@@ -41,3 +41,7 @@ SELECT '2024-02-30 10:00'::timestamptz;
 SELECT 'nonsense'::timestamptz;
 SELECT 'abc'::nosuchtype;
 SELECT 'abc'::varchar(0);
+-- "char" (quoted: the one-byte catalog type) against char (bpchar)
+SELECT 'r'::"char", 'abc'::"char", 'x'::char, 'ab'::char(3) || '|';
+SELECT relname FROM pg_class WHERE relkind = 'r' AND relname = 'pg_class';
+SELECT count(*) > 0 FROM pg_class WHERE relkind <> 'i' AND relkind = 'r'::"char";

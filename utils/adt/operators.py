@@ -252,6 +252,8 @@ def resolve_binary(name: str, ltype: int, rtype: int) -> Operator:
     if kind is not None:
         if lt == t.BPCHAROID and rt == t.BPCHAROID:
             return Operator(name, lt, rt, t.BOOLOID, _bpchar_cmp(kind))
+        if lt == t.CHAROID and rt == t.CHAROID:  # chareq and friends
+            return Operator(name, lt, rt, t.BOOLOID, _CMP[kind])
         if lt in _STRINGS and rt in _STRINGS:
             if t.NAMEOID in (lt, rt) and lt in (t.NAMEOID, t.TEXTOID, t.UNKNOWNOID) \
                     and rt in (t.NAMEOID, t.TEXTOID, t.UNKNOWNOID):
