@@ -55,7 +55,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 
-from access import clog, procarray, slru
+from access import clog, procarray, slru, xlog
 from access.clog import (
     TRANSACTION_STATUS_ABORTED,
     TRANSACTION_STATUS_COMMITTED,
@@ -291,8 +291,6 @@ _st = _State()
 
 
 def _default_recovery_in_progress() -> bool:
-    from access import xlog
-
     return xlog.recovery_in_progress()
 
 

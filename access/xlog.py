@@ -38,6 +38,7 @@ import time
 
 from access import xlog_internal as xi
 from access.xlog_internal import WalGeometry
+from access.xloginsert import assemble_record, finish_record  # no import cycle: it needs no xlog
 from shmem.lwlock import (
     LW_EXCLUSIVE,
     NUM_XLOGINSERT_LOCKS,
@@ -208,8 +209,6 @@ def xlog_insert(rmid: int, info: int, main_data: bytes = b"", blocks=(), *, xid:
     full_page_writes; if either changed before the record got its place, the
     record is assembled and inserted again, so no image is ever missing.
     """
-    from access.xloginsert import assemble_record
-
     if recovery_in_progress():
         raise elog.PgError("55000", "cannot make new WAL entries during recovery")
     while True:
@@ -229,8 +228,6 @@ def xlog_insert_record(image: bytearray, fpw_lsn: int = 0, *, num_fpi: int = 0,
     """XLogInsertRecord: reserve space, set xl_prev and the CRC, copy into the
     WAL buffers. Returns the record's end LSN, or 0 if the full-page-image
     decision went stale (the caller assembles the record again)."""
-    from access.xloginsert import finish_record
-
     c = ctl()
     w = c.w
     lock_ids = range(NUM_XLOGINSERT_LOCKS) if all_locks else (c.my_insert_lock,)

@@ -623,6 +623,10 @@ class Settings:
         self._values: dict[str, GucValue] = {}  # lower-case and canonical names -> value
         self._stack: dict[str, _Stacked] | None = None  # None outside a transaction
         self._reported: dict[str, str] = {}
+        # Values stored so far, and that count at the last reported_changes():
+        # equal means no GUC_REPORT parameter can have changed since.
+        self._stores = 0
+        self._stores_reported = -1
         self._is_superuser = True
         self._auth_user: str | None = None
         self._auth_superuser = True
@@ -687,6 +691,9 @@ class Settings:
 
     def reported_changes(self) -> list[tuple[str, str]]:
         """GUC_REPORT parameters whose shown value changed since the last call (first: all)."""
+        if self._stores == self._stores_reported:
+            return []  # nothing was stored since the last call (BEGIN, END: the usual case)
+        self._stores_reported = self._stores
         changed = []
         for var in self._report_vars:
             shown = self._show(var)
@@ -889,6 +896,7 @@ class Settings:
         return var
 
     def _store(self, var: _Var) -> None:
+        self._stores += 1
         hook = ASSIGN_HOOKS.get(var.defn.key)
         if hook is not None and self is active_settings:
             hook(var.value)
@@ -943,6 +951,7 @@ class Settings:
 
     def _reset_transaction_variables(self) -> None:
         """Each transaction starts with the default isolation level and read-only state."""
+        # Not counted in _stores: transaction_* parameters are not GUC_REPORT.
         for name in _XACT_VARIABLES:
             self._vars[name].value = self._values[name] = self._values["default_" + name]
 

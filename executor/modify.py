@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from access import heapam, nbtree
 from executor import nodes as N
 from utils.adt.datatypes import output_function
 from utils.elog import PgError
@@ -69,8 +70,6 @@ class ResultRelation:
         """ExecInsertIndexTuples: one entry per index; unique ones are checked."""
         if not self.indexes:
             return
-        from access import nbtree
-
         for index in self.indexes:
             info = index.index
             keys = [values[k - 1] for k in info.indkey]
@@ -103,8 +102,6 @@ class ModifyTable:
         return self._update_or_delete(ec)
 
     def _insert(self, ec: N.ExecContext) -> tuple[list[list[Any]], int]:
-        from access import heapam
-
         target, rel, params = self.target, self.target.rel, ec.params
         out: list[list[Any]] = []
         returning = self.returning
@@ -120,8 +117,6 @@ class ModifyTable:
         return out, count
 
     def _update_or_delete(self, ec: N.ExecContext) -> tuple[list[list[Any]], int]:
-        from access import heapam
-
         assert self.source is not None
         target, rel, params = self.target, self.target.rel, ec.params
         natts = target.natts
@@ -170,7 +165,6 @@ class ModifyTable:
                         ) -> list[Any] | None:
         """EvalPlanQual: the newest version of a concurrently updated row, if it
         still satisfies the WHERE clause (None: skip the row)."""
-        from access import heapam
         from utils import snapmgr
 
         snapshot = snapmgr.get_latest_snapshot()

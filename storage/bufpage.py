@@ -132,6 +132,21 @@ def item_id(page: ReadablePage, offnum: int) -> tuple[int, int, int]:
     return w & 0x7FFF, (w >> 15) & 3, w >> 17
 
 
+_LP_ARRAY_UNPACKERS: dict[int, Callable] = {}
+
+
+def line_pointer_words(page: ReadablePage, nline: int) -> list[int]:
+    """The first ``nline`` line pointers as raw 32-bit words (index 0 is offset
+    1), read with one unpack: cheaper than item_id per offset when a caller
+    walks the whole array."""
+    if nline <= 0:
+        return []
+    unpack = _LP_ARRAY_UNPACKERS.get(nline)
+    if unpack is None:
+        unpack = _LP_ARRAY_UNPACKERS[nline] = struct.Struct(f"<{nline}I").unpack_from
+    return list(unpack(page, SIZE_OF_PAGE_HEADER_DATA))
+
+
 def item_id_set(page: Page, offnum: int, off: int, flags: int, length: int) -> None:
     _ITEMID.pack_into(page, SIZE_OF_PAGE_HEADER_DATA + 4 * (offnum - 1),
                       (off & 0x7FFF) | ((flags & 3) << 15) | ((length & 0x7FFF) << 17))
@@ -311,6 +326,29 @@ def _corrupted_pointers(lower: int, upper: int, special: int, severity: int) -> 
                             f"special = {special}", severity=severity)
 
 
+_FLAGS_AND_LENGTH_MASKS: dict[int, int] = {}
+_ZERO_WORD = bytes(4)
+
+
+def _first_free_line_pointer(page: ReadablePage, nline: int) -> int:
+    """The first line pointer (1-based) that is LP_UNUSED with no storage, i.e.
+    whose flags and length (bits 15-31) are all zero, or 0 if none. Done on
+    the whole array as one integer (the page can hold hundreds of line
+    pointers; a Python loop over them showed in pgbench's profile): mask off
+    every lp_off, then look for the first 4-byte-aligned zero word."""
+    mask = _FLAGS_AND_LENGTH_MASKS.get(nline)
+    if mask is None:
+        mask = _FLAGS_AND_LENGTH_MASKS[nline] = int.from_bytes(b"\x00\x80\xff\xff" * nline,
+                                                               "little")
+    end = SIZE_OF_PAGE_HEADER_DATA + 4 * nline
+    masked = (int.from_bytes(page[SIZE_OF_PAGE_HEADER_DATA:end], "little") & mask
+              ).to_bytes(4 * nline, "little")
+    pos = masked.find(_ZERO_WORD)
+    while pos > 0 and pos & 3:  # a zero run straddling two words: look on from the next word
+        pos = masked.find(_ZERO_WORD, (pos | 3) + 1)
+    return (pos >> 2) + FirstOffsetNumber if pos >= 0 else 0
+
+
 def page_add_item(page: Page, item: bytes | bytearray | memoryview,
                   offset: int = InvalidOffsetNumber, overwrite: bool = False,
                   is_heap: bool = True) -> int:
@@ -340,11 +378,8 @@ def page_add_item(page: Page, item: bytes | bytearray | memoryview,
         elif offset < limit:
             needshuffle = True
     elif _U16.unpack_from(page, _OFF_FLAGS)[0] & PD_HAS_FREE_LINES:
-        for offset in range(FirstOffsetNumber, limit):
-            w = _ITEMID.unpack_from(page, SIZE_OF_PAGE_HEADER_DATA + 4 * (offset - 1))[0]
-            if (w >> 15) & 3 == LP_UNUSED and w >> 17 == 0:
-                break
-        else:
+        offset = _first_free_line_pointer(page, limit - 1)
+        if not offset:
             offset = limit
             page_clear_has_free_line_pointers(page)  # the hint was wrong
     else:
