@@ -13,19 +13,41 @@ from __future__ import annotations
 import posix_ipc
 
 
+def _acquire_retrying(sem_acquire) -> None:
+    """Wait again after a signal interrupted the wait (EINTR). A latch's SIGUSR1
+    can arrive at any moment: a walwriter woken by every asynchronous commit
+    would otherwise fail in the middle of its loop. An exception raised by a
+    signal handler goes on its way; the lock was not taken."""
+    while True:
+        try:
+            sem_acquire()
+            return
+        except posix_ipc.SignalError:
+            continue
+
+
 class SpinLock:
-    __slots__ = ("sem", "acquire", "release")
+    __slots__ = ("sem", "_sem_acquire", "release")
 
     def __init__(self, sem: posix_ipc.Semaphore) -> None:
         self.sem = sem
-        self.acquire = sem.acquire
+        self._sem_acquire = sem.acquire
         self.release = sem.release
+
+    def acquire(self) -> None:
+        try:
+            self._sem_acquire()
+        except posix_ipc.SignalError:
+            _acquire_retrying(self._sem_acquire)
 
     def held(self) -> SpinLock:
         return self
 
     def __enter__(self) -> None:
-        self.acquire()
+        try:  # acquire(), inlined: this is on the hottest paths
+            self._sem_acquire()
+        except posix_ipc.SignalError:
+            _acquire_retrying(self._sem_acquire)
 
     def __exit__(self, *_exc: object) -> None:
         self.release()

@@ -206,3 +206,33 @@ def test_commit_of_a_transaction_that_wrote_no_wal_is_not_waited_for(server):
         assert conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()[0] == "committed"
     assert quick < 2.0, quick
     assert slow >= 2.9, slow
+
+
+def test_many_asynchronous_commits_keep_every_process_up(server):
+    """Commits not waited for (txid_current() alone) each set asyncXactLSN and
+    wake the walwriter through its latch: a stream of SIGUSR1 that must not break
+    a semaphore wait (a spinlock) in the walwriter or anywhere else."""
+    stop = threading.Event()
+    errors: list = []
+    counts = [0] * 8
+
+    def worker(i: int) -> None:
+        try:
+            with psycopg.connect(server.dsn, autocommit=True) as conn:
+                while not stop.is_set():
+                    conn.execute("SELECT txid_current()")
+                    counts[i] += 1
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(5)
+    stop.set()
+    for t in threads:
+        t.join(20)
+    log = server.log_text()
+    assert not errors, (errors[:3], log[-3000:])
+    assert "exited with exit code" not in log and "terminated by signal" not in log, log[-3000:]
+    assert sum(counts) > 200, counts
