@@ -207,6 +207,32 @@ def test_clean_cluster_then_damaged_line_pointer_and_header(built):
         f'relation "vt" ({vt}), block 1: corrupt page header'])
 
 
+def test_torn_extension_is_a_note_and_the_next_extension_writes_over_it(built):
+    """A power cut in the middle of extending a table leaves a partial last block.
+    As PostgreSQL's mdnblocks, the server counts whole blocks only, and the next
+    extension writes over the partial one: verify notes it and stays clean."""
+    built["restore"]()
+    server = built["server"]
+    vt = server.datadir / built["files"]["vt"]
+    size = vt.stat().st_size
+    with open(vt, "ab") as f:
+        f.write(b"\xab" * 3072)  # six sectors of a block that was being written
+    out = _verify(server)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f'note: relation "vt" ({built["files"]["vt"]}): file {vt} is {size + 3072} bytes, ' \
+        "not a multiple of 8192; the partial last block is ignored" in out.stdout, out.stdout
+    server.start()
+    with psycopg.connect(server.dsn, autocommit=True) as c:
+        assert c.execute("select count(*) from vt").fetchone()[0] == 558
+        c.execute("insert into vt values " + ", ".join(  # more than the free space left
+            f"({1000 + i}, {i}, repeat('x', 500))" for i in range(20)))
+        assert c.execute("select count(*) from vt").fetchone()[0] == 578
+    assert server.stop() == 0
+    assert vt.stat().st_size % 8192 == 0
+    out = _verify(server)
+    assert out.returncode == 0 and "note:" not in out.stdout, out.stdout
+
+
 def test_damaged_hot_chain(built):
     vt = built["files"]["vt"]
     blk, _ = built["tids"][590]
