@@ -41,6 +41,7 @@ from access.xlog_internal import WalGeometry
 from access.xloginsert import assemble_record, finish_record  # no import cycle: it needs no xlog
 from shmem.lwlock import (
     LW_EXCLUSIVE,
+    LW_VAL_EXCLUSIVE,
     NUM_XLOGINSERT_LOCKS,
     get_named_lwlock,
     lwlock_acquire,
@@ -61,7 +62,7 @@ from utils import elog, pgstat
 (W_CURR_BYTE_POS, W_PREV_BYTE_POS, W_INSERT_REDO, W_INSERT_FPW, W_RQST_WRITE, W_RQST_FLUSH,
  W_RESULT_WRITE, W_RESULT_FLUSH, W_ASYNC_XACT_LSN, W_INITIALIZED_UPTO, W_REDO_REC_PTR,
  W_TLI, W_WALWRITER_PID, W_WALWRITER_SLEEPING, W_LAST_SEG_SWITCH_TIME, W_LAST_SEG_SWITCH_LSN,
- W_SYSID, W_IN_RECOVERY, W_CKPT_SEGS_REQUESTED) = range(19)
+ W_SYSID, W_IN_RECOVERY, W_CKPT_SEGS_REQUESTED, W_WALWRITER_LATCH_SET) = range(20)
 W_INSERTING_AT = 24  # NUM_XLOGINSERT_LOCKS cells
 CTL_WORDS = W_INSERTING_AT + NUM_XLOGINSERT_LOCKS
 
@@ -398,6 +399,11 @@ def wait_xlog_insertions_to_finish(upto: int) -> int:
         upto = reserved
     finished = reserved
     for i, lock in enumerate(c.insert_locks):
+        if not lock.w[0] & LW_VAL_EXCLUSIVE:
+            # Free now (LWLockWaitForVar's first test, without the spinlock): whoever
+            # held it reserved its space before we read the position above, and
+            # finished copying before releasing it.
+            continue
         if lwlock_held_by_me(lock):
             # Our own insertion cannot progress while we wait: everything before the
             # page we are about to fill is already copied (GetXLogBuffer's caller).
@@ -717,12 +723,14 @@ def xlog_set_async_xact_lsn(lsn: int) -> None:
         prev = w[W_ASYNC_XACT_LSN]
         if prev < lsn:
             w[W_ASYNC_XACT_LSN] = lsn
-        pid = w[W_WALWRITER_PID]
-    if lsn <= prev:
-        return
-    if not sleeping:
-        if lsn - lsn % c.geom.blcksz <= flushed:
+        if lsn <= prev or (not sleeping and lsn - lsn % c.geom.blcksz <= flushed):
             return
+        # SetLatch returns at once if the latch is already set: signal the walwriter
+        # only on the first request since it last reset its latch (reset_walwriter_latch).
+        pid = w[W_WALWRITER_PID]
+        if w[W_WALWRITER_LATCH_SET]:
+            return
+        w[W_WALWRITER_LATCH_SET] = 1
     if pid:
         from procs.child import set_latch
 
@@ -818,11 +826,20 @@ def set_recovery_done(system_identifier: int) -> None:
     c.w[W_IN_RECOVERY] = 0
 
 
+def reset_walwriter_latch() -> None:
+    """The walwriter resets its latch: the next asynchronous commit signals it
+    again. Before it looks for work, so a request made after this is not missed."""
+    c = ctl()
+    with c.info_lck.held():
+        c.w[W_WALWRITER_LATCH_SET] = 0
+
+
 def set_walwriter(pid: int, sleeping: bool) -> None:
     c = ctl()
     with c.info_lck.held():
         c.w[W_WALWRITER_PID] = pid
         c.w[W_WALWRITER_SLEEPING] = int(sleeping)
+        c.w[W_WALWRITER_LATCH_SET] = 0
 
 
 def close_log_file() -> None:

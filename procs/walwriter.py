@@ -34,6 +34,7 @@ def main(env: child.ChildEnv, settings, segment) -> None:
                 hibernating = left_till_hibernate <= 1
                 xlog.set_walwriter(os.getpid(), sleeping=hibernating)
             child.reset_latch()
+            xlog.reset_walwriter_latch()
             if xlog.xlog_background_flush(state):
                 left_till_hibernate = LOOPS_UNTIL_HIBERNATE
             elif left_till_hibernate > 0:
