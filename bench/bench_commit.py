@@ -9,7 +9,15 @@ Measures, on the same disk:
      without the fsync), and a one-row INSERT in autocommit (prepared), the
      issue's yardstick, whose commit is flushed;
   3. eight clients doing the same, with WAL syncs per commit for tusk (group
-     commit makes it well below 1).
+     commit makes it well below 1);
+  4. for each server, the average WAL fdatasync as it happens inside the server
+     (pg_stat_wal's wal_sync_time / wal_sync, track_wal_io_timing on for both):
+     usually slower than the raw probe's, and the part of a commit no CPU
+     saving can remove;
+  5. for each server, the CPU its backends spent per commit (user + system,
+     from the postmaster's reaped-children times: the benchmark's connections
+     end after each run; their connection start-up is included, a few µs per
+     commit at most).
 Each figure is the median of --runs runs of --seconds seconds; ratios are
 tusk / PostgreSQL from the same run.
 
@@ -19,7 +27,6 @@ tusk / PostgreSQL from the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -30,6 +37,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -97,9 +105,36 @@ def commit_rate(dsn: str, clients: int, seconds: float, workload: str = "txid") 
     return sum(counts) / (time.monotonic() - start)
 
 
-def wal_syncs(cluster: Cluster) -> int:
-    out = cluster.ctl("stats", "-D", str(cluster.datadir), "--json")
-    return sum(v.get("wal_sync", 0) for v in json.loads(out.stdout)["buffers"].values())
+def wal_sync_stats(dsn: str) -> tuple[int, float]:
+    """pg_stat_wal's (wal_sync, wal_sync_time in ms) — the same view on both servers."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        n, ms = conn.execute("SELECT wal_sync, wal_sync_time FROM pg_stat_wal").fetchone()
+    return int(n), float(ms)
+
+
+def reaped_children_cpu(postmaster_pid: int) -> float:
+    """CPU seconds of the postmaster's children that have exited (its backends)."""
+    t = psutil.Process(postmaster_pid).cpu_times()
+    return t.children_user + t.children_system
+
+
+def measure(dsn: str, postmaster_pid: int, clients: int, seconds: float, workload: str
+            ) -> tuple[float, float, float, float]:
+    """(commits/s, WAL syncs per commit, µs per WAL sync, backend CPU µs per commit)
+    for one run."""
+    n0, ms0 = wal_sync_stats(dsn)
+    cpu0 = reaped_children_cpu(postmaster_pid)
+    rate = commit_rate(dsn, clients, seconds, workload)
+    time.sleep(0.6)  # other processes publish their counters at most twice a second
+    cpu1 = reaped_children_cpu(postmaster_pid)
+    n1, ms1 = wal_sync_stats(dsn)
+    syncs, commits = n1 - n0, rate * seconds
+    return (rate, syncs / commits, (ms1 - ms0) * 1000 / syncs if syncs else 0.0,
+            (cpu1 - cpu0) * 1e6 / commits)
+
+
+def medians(runs: list[tuple[float, ...]]) -> tuple[float, ...]:
+    return tuple(statistics.median(col) for col in zip(*runs, strict=True))
 
 
 class PG15:
@@ -125,6 +160,9 @@ class PG15:
                         "start"], check=True, capture_output=True)
         self.dsn = f"host={self.base} port={self.port} user=postgres dbname=postgres"
 
+    def pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def close(self) -> None:
         subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m",
                         "fast", "stop"], capture_output=True)
@@ -145,31 +183,32 @@ def main() -> None:
                                 for _ in range(args.runs))
         template = init_template(work / "data")
         cluster = Cluster(template, free_port())
-        cluster.start()
-        pg = None if args.no_pg or not (PG_BIN / "postgres").exists() else PG15()
+        cluster.start("-c", "track_wal_io_timing=on")
+        pg = None if args.no_pg or not (PG_BIN / "postgres").exists() else \
+            PG15({"track_wal_io_timing": "on"})
         rows = []
         for workload in ("txid", "insert"):
             for clients in (1, 8):
-                t_rates, p_rates, syncs_per = [], [], []
+                tusk_runs, pg_runs = [], []
                 for _ in range(args.runs):
-                    before = wal_syncs(cluster)
-                    rate = commit_rate(cluster.dsn, clients, args.seconds, workload)
-                    time.sleep(0.6)  # counters are published at most twice a second
-                    syncs_per.append((wal_syncs(cluster) - before) / (rate * args.seconds))
-                    t_rates.append(rate)
+                    tusk_runs.append(measure(cluster.dsn, cluster.pid, clients, args.seconds,
+                                             workload))
                     if pg is not None:
-                        p_rates.append(commit_rate(pg.dsn, clients, args.seconds, workload))
-                rows.append((workload, clients, statistics.median(t_rates),
-                             statistics.median(p_rates) if p_rates else None,
-                             statistics.median(syncs_per)))
-        print(f"\nraw 8 kB write + fdatasync: {raw:,.0f}/s")
+                        pg_runs.append(measure(pg.dsn, pg.pid(), clients, args.seconds,
+                                               workload))
+                rows.append((workload, clients, medians(tusk_runs),
+                             medians(pg_runs) if pg_runs else None))
+        print(f"\nraw 8 kB write + fdatasync: {raw:,.0f}/s ({1e6 / raw:.0f} µs)")
         print(f"{'workload':>8} {'clients':>7} {'tusk commits/s':>15} {'PG15 commits/s':>15} "
-              f"{'ratio':>6} {'tusk/raw':>8} {'PG/raw':>7} {'syncs/commit':>12}")
-        for workload, clients, t, p, spc in rows:
+              f"{'ratio':>6} {'tusk/raw':>8} {'PG/raw':>7} {'syncs/commit':>12} "
+              f"{'sync µs tusk':>12} {'sync µs PG':>10} {'CPU µs tusk':>11} {'CPU µs PG':>9}")
+        for workload, clients, (t, spc, t_us, t_cpu), p_row in rows:
+            p, _, p_us, p_cpu = p_row if p_row else (0.0, 0.0, 0.0, 0.0)
             ratio = f"{t / p:.2f}" if p else "-"
             pg_raw = f"{p / raw:.2f}" if p else "-"
-            print(f"{workload:>8} {clients:>7} {t:>15,.0f} {p or 0:>15,.0f} {ratio:>6} "
-                  f"{t / raw:>8.2f} {pg_raw:>7} {spc:>12.2f}")
+            print(f"{workload:>8} {clients:>7} {t:>15,.0f} {p:>15,.0f} {ratio:>6} "
+                  f"{t / raw:>8.2f} {pg_raw:>7} {spc:>12.2f} {t_us:>12.0f} {p_us:>10.0f} "
+                  f"{t_cpu:>11.0f} {p_cpu:>9.0f}")
     finally:
         if cluster is not None:
             cluster.teardown()
