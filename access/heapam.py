@@ -56,6 +56,7 @@ import math
 import os
 import struct
 from collections.abc import Iterator, Sequence
+from operator import length_hint
 from typing import Any
 
 from access import xact
@@ -130,6 +131,7 @@ from storage.bufmgr import BUFFER_LOCK_EXCLUSIVE, BUFFER_LOCK_SHARE, BUFFER_LOCK
 from storage.relfilenode import MAIN_FORKNUM
 from utils import combocid, elog
 from utils.elog import PANIC, PgError
+from utils.pgstat_relation import pgstat_init_relation, xact_touched
 
 __all__ = [
     "TM_Ok", "TM_Invisible", "TM_SelfModified", "TM_Updated", "TM_Deleted",
@@ -169,6 +171,7 @@ _ITEMID = struct.Struct("<I")
 _SIZEOF_HDR = bp.SIZE_OF_PAGE_HEADER_DATA
 
 _xst = xact._st
+_touch = xact_touched.add  # a relation with insert/update/delete counts this transaction
 
 
 class HeapResult:
@@ -420,6 +423,9 @@ def heap_insert(rel, values: Sequence[Any], cid: int | None = None, options: int
         raise
     finally:
         bufmgr.unlock_release_buffer(buffer)
+    ps = rel.pgstat_info or pgstat_init_relation(rel)  # pgstat_count_heap_insert
+    ps.x_ins += 1
+    _touch(ps)
     return blkno, offnum
 
 
@@ -473,6 +479,9 @@ def heap_multi_insert(rel, rows: Sequence[Sequence[Any]], cid: int | None = None
             bufmgr.unlock_release_buffer(buffer)
         tids.extend((blkno, o) for o in offnums)
         ndone += nthispage
+    ps = rel.pgstat_info or pgstat_init_relation(rel)  # pgstat_count_heap_insert
+    ps.x_ins += ntuples
+    _touch(ps)
     return tids
 
 
@@ -581,6 +590,9 @@ def heap_delete(rel, tid: tuple[int, int], cid: int | None = None, snapshot=None
         except BaseException as exc:
             _critical_section_failed(exc)
             raise
+        ps = rel.pgstat_info or pgstat_init_relation(rel)  # pgstat_count_heap_delete
+        ps.x_del += 1
+        _touch(ps)
         return HeapResult(TM_Ok, tid)
     finally:
         bufmgr.unlock_release_buffer(buffer)
@@ -723,6 +735,11 @@ def heap_update(rel, otid: tuple[int, int], values: Sequence[Any], cid: int | No
         except BaseException as exc:
             _critical_section_failed(exc)
             raise
+        ps = rel.pgstat_info or pgstat_init_relation(rel)  # pgstat_count_heap_update
+        ps.x_upd += 1
+        if use_hot:
+            ps.tuples_hot_updated += 1
+        _touch(ps)
         return HeapResult(TM_Ok, otid, new_tid=(newblk, new_offnum), update_indexes=not use_hot)
     finally:
         if newbuf != bufmgr.InvalidBuffer and newbuf != buffer:
@@ -890,6 +907,11 @@ def heap_fetch(rel, tid: tuple[int, int], snapshot) -> list[Any] | None:
         bufmgr.unlock_release_buffer(buffer)
 
 
+# Visible versions found through index entries (heap_hot_search, IndexFetchHeap),
+# a running count: an index scan credits the difference to its index as
+# idx_tup_fetch (access.nbtree.nbtsearch.BTScan.__iter__).
+index_fetches = [0, 0]  # [found, credited to some index]
+
 # xmin, xmax, t_infomask2, t_infomask
 _HOT_HDR = struct.Struct("<II10xHH")
 _BOTH_COMMITTED = HEAP_XMIN_COMMITTED | HEAP_XMAX_COMMITTED
@@ -952,10 +974,11 @@ def _hot_search_buffer(page, buffer: int, offnum: int, snapshot, want_all_dead: 
     return 0, 0, all_dead, skipped
 
 
-def heap_hot_search(rel, root_tid: tuple[int, int], snapshot
+def heap_hot_search(rel, root_tid: tuple[int, int], snapshot, count: bool = True
                     ) -> tuple[tuple[int, int], list[Any]] | None:
     """heap_hot_search: the version of the HOT chain rooted at ``root_tid`` (an
-    index entry's tid) that ``snapshot`` sees, as (tid, values), or None."""
+    index entry's tid) that ``snapshot`` sees, as (tid, values), or None.
+    ``count``: an index scan's fetch (index_fetches); a unique check's is not."""
     blkno, offnum = root_tid
     buffer = bufmgr.read_buffer(rel.smgr, blkno)
     heap_page_prune_opt(rel, buffer)
@@ -967,6 +990,8 @@ def heap_hot_search(rel, root_tid: tuple[int, int], snapshot
                                                             False)
         if not found:
             return None
+        if count:
+            index_fetches[0] += 1  # index_fetch_heap's count, credited by the index scan
         return (blkno, found), _deform(rel.desc, page, off)
     finally:
         bufmgr.lock_buffer(buffer, BUFFER_LOCK_UNLOCK)
@@ -1008,6 +1033,7 @@ class IndexFetchHeap:
                 page, buffer, offnum, snapshot, want_all_dead)
             if not found:
                 return None
+            index_fetches[0] += 1
             return (blkno, found), _deform(self.rel.desc, page, off)
         finally:
             bufmgr.lock_buffer(buffer, BUFFER_LOCK_UNLOCK)
@@ -1117,8 +1143,19 @@ def heap_scan(rel, snapshot, start_block: int = 0, nblocks: int | None = None
     PostgreSQL); no buffer stays pinned between yields."""
     if nblocks is None:
         nblocks = heap_nblocks(rel)
+    ps = rel.pgstat_info or pgstat_init_relation(rel)
+    ps.numscans += 1  # initscan's pgstat_count_heap_scan
     for blkno in range(start_block, nblocks):
-        yield from heapgetpage(rel, blkno, snapshot)
+        rows = heapgetpage(rel, blkno, snapshot)
+        # heap_getnext's pgstat_count_heap_getnext, for the page at once; what a
+        # consumer that stops early (LIMIT) never took is taken back.
+        ps.tuples_returned += len(rows)
+        it = iter(rows)
+        try:
+            yield from it
+        except GeneratorExit:
+            ps.tuples_returned -= length_hint(it)
+            raise
 
 
 def heap_index_build_scan(rel, oldest_xmin: int | None = None
@@ -1131,6 +1168,8 @@ def heap_index_build_scan(rel, oldest_xmin: int | None = None
         oldest_xmin = global_vis_horizon()
     desc = rel.desc
     nblocks = heap_nblocks(rel)
+    ps = rel.pgstat_info or pgstat_init_relation(rel)
+    ps.numscans += 1  # a seq scan with SnapshotAny, as table_beginscan_strat's
     for blkno in range(nblocks):
         buffer = bufmgr.read_buffer(rel.smgr, blkno)
         heap_page_prune_opt(rel, buffer)
@@ -1143,6 +1182,7 @@ def heap_index_build_scan(rel, oldest_xmin: int | None = None
                 off, flags = _item_offset(page, offnum)
                 if flags != bp.LP_NORMAL:
                     continue
+                ps.tuples_returned += 1  # heap_getnext returns every tuple to SnapshotAny
                 state = heap_tuple_satisfies_vacuum(page, off, oldest_xmin, buffer)
                 infomask2 = _U16.unpack_from(page, off + 18)[0]
                 hot_updated = bool(infomask2 & HEAP_HOT_UPDATED)

@@ -76,6 +76,7 @@ from storage import bufmgr
 from storage import bufpage as bp
 from storage.bufmgr import BUFFER_LOCK_EXCLUSIVE, BUFFER_LOCK_UNLOCK
 from utils.elog import PgError
+from utils.pgstat_relation import pgstat_init_relation
 
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
@@ -459,7 +460,12 @@ def heap_page_prune_opt(rel, buffer: int, force: bool = False) -> None:
         return
     try:
         if force or bp.page_is_full(page) or bp.page_get_heap_free_space(page) < minfree:
-            heap_page_prune(rel, buffer)
+            ndeleted, nnewlpdead = heap_page_prune(rel, buffer)
+            # pgstat_update_heap_dead_tuples: tuples reclaimed are no longer dead
+            # (those left LP_DEAD are, until VACUUM removes their index entries).
+            if ndeleted > nnewlpdead:
+                ps = rel.pgstat_info or pgstat_init_relation(rel)
+                ps.delta_dead -= ndeleted - nnewlpdead
     finally:
         bufmgr.lock_buffer(buffer, BUFFER_LOCK_UNLOCK)
 

@@ -1,7 +1,8 @@
 """System views computed by the server — the views of PostgreSQL's
 src/backend/catalog/system_views.sql whose rows come from shared memory or the
 settings rather than from catalog tables (pg_stat_activity, pg_settings,
-pg_stat_bgwriter, pg_stat_wal, pg_stat_database, pg_locks, pg_buffercache).
+pg_stat_bgwriter, pg_stat_wal, pg_stat_database, pg_locks, pg_buffercache,
+pg_stat_*_tables, pg_statio_*_tables, pg_stat_*_indexes, pg_statio_*_indexes).
 
 A view is its column list (name, type OID) and a function returning its rows as
 sequences in column order; the planner scans it like a table (FunctionScan).

@@ -438,7 +438,13 @@ def drop(body: dict[str, Any]) -> Runner:
                               hint=f"You can drop constraint {con} on table {table.relname} "
                                    "instead.")
             rels.append(rel)
+        from utils import pgstat_relation
+
         for rel in rels:
+            # pgstat_drop_relation: the statistics go when the drop commits.
+            pgstat_relation.pgstat_drop_relation(rel)
+            for index_oid in rel.index_oids:
+                pgstat_relation.pgstat_drop_relation_oid(index_oid)
             if relkind == "r":
                 heap.heap_drop_with_catalog(rel.oid, cascade=cascade)
             elif relkind == "i":
@@ -484,9 +490,11 @@ def truncate(body: dict[str, Any]) -> Runner:
 
     def run(s: Any, _p: Sequence[Any]) -> tuple[list, str]:
         from catalog import heap
+        from utils import pgstat_relation
 
         rels = [_open_table(rv, ACCESS_EXCLUSIVE) for rv in rvs]
         for rel in rels:
             heap.truncate_relation(rel.oid)
+            pgstat_relation.pgstat_count_truncate(rel)
         return [], "TRUNCATE TABLE"
     return run

@@ -1,10 +1,12 @@
 """VACUUM [ANALYZE] [table, ...] and ANALYZE — mirrors src/backend/commands/vacuum.c
 (ExecVacuum, vacuum, vacuum_rel).
 
-Each table is vacuumed by access/vacuumlazy.py with its indexes. VACUUM may not
-run inside a transaction block (PreventInTransactionBlock). ANALYZE is accepted
-and does nothing beyond checking the tables exist: tusk's planner is rule-based
-and keeps no statistics (see optimizer/planner.py).
+Each table is vacuumed by access/vacuumlazy.py with its indexes, and what it
+found is reported to the table statistics (pgstat_report_vacuum). VACUUM may not
+run inside a transaction block (PreventInTransactionBlock). ANALYZE (and VACUUM
+ANALYZE) counts live and dead rows (commands/analyze.py) for the statistics
+views; it keeps no column statistics: tusk's planner is rule-based (see
+optimizer/planner.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,15 @@ def vacuum(body: dict[str, Any], in_block: Callable[[], bool]
         else:
             rels = [relcache.relation_open(oid, SHARE_UPDATE_EXCLUSIVE)
                     for oid in relcache.all_table_oids()]
+        from commands import analyze
+        from utils import pgstat_relation
+
+        do_analyze = not is_vacuum or "analyze" in opts
         if not is_vacuum:
+            for rel in rels:
+                if rel.relkind == "r":
+                    analyze.analyze_rel(rel)
+                    s.check_interrupts()
             return [], tag
         from access import vacuumlazy
 
@@ -63,7 +73,11 @@ def vacuum(body: dict[str, Any], in_block: Callable[[], bool]
                              "special system tables")
                 continue
             indexes = [relcache.relation_open(i, SHARE_UPDATE_EXCLUSIVE) for i in rel.index_oids]
-            vacuumlazy.lazy_vacuum_rel(rel, indexes)
+            res = vacuumlazy.lazy_vacuum_rel(rel, indexes)
+            pgstat_relation.pgstat_report_vacuum(
+                rel, res.live_tuples, res.recently_dead_tuples + res.missed_dead_tuples)
+            if do_analyze:
+                analyze.analyze_rel(rel)
             s.check_interrupts()
         return [], tag
     return run

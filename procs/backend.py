@@ -415,6 +415,11 @@ class Backend:
             db.oid, db.datname, role.oid, role.rolname,
             str(self.settings.get("application_name") or ""), self.sock.family,
             self.remote_host if port >= 0 else "", port)
+        seg = backend_status.segment()
+        if seg is not None:
+            from utils import pgstat_relation
+
+            pgstat_relation.attach(seg, db.oid)  # per-table statistics of this database
 
     def _claim_proc(self, is_superuser: bool) -> str | None:
         """InitProcess: a PGPROC slot. No free slot at all is FATAL at once; a refusal

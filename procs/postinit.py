@@ -16,7 +16,7 @@ from shmem import lwlock
 from shmem.proc import BackendType, ProcArray
 from storage import bufmgr
 from storage.lmgr import lock
-from utils import elog, pgstat
+from utils import elog, pgstat, pgstat_relation
 
 
 def init_process(segment, settings, btype: BackendType, *, is_superuser: bool = False,
@@ -49,6 +49,7 @@ def report_stats(force: bool = False) -> None:
     """pgstat_report_stat: publish this process's counters (rate-limited)."""
     if pgstat.pgstat_report_io(force):
         lwlock.pgstat_report_lwlocks()
+    pgstat_relation.flush(force)  # per-table counts (rate-limited, or forced)
 
 
 def proc_kill(procs: ProcArray) -> None:
@@ -58,6 +59,7 @@ def proc_kill(procs: ProcArray) -> None:
         # Exiting with an LWLock held would leave shared memory inconsistent.
         elog.ereport(elog.PANIC, "process exited while holding an LWLock")
         os._exit(2)
+    pgstat_relation.flush(force=True)  # before the slot its tup_* counts go to is freed
     pgstat.pgstat_flush_at_exit()
     lock.proc_exit()  # release heavyweight locks, waking their waiters
     lwlock.proc_exit()

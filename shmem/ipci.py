@@ -27,6 +27,7 @@ SUBSYSTEMS = [
     "shmem.freelist",
     "utils.pgstat",
     "utils.backend_status",  # PgBackendStatus array (pg_stat_activity), per-database counters
+    "utils.pgstat_relation_shmem",  # per-table and per-index statistics (pg_stat_all_tables)
     "access.xlog",
     "access.transam",  # TransamVariables
     "access.clog",  # pg_xact buffers (embeds LWLocks: after shmem.lwlock)
@@ -54,13 +55,14 @@ def detach_shared_memory() -> None:
     from access import transam
     from shmem import lwlock
     from storage.lmgr import lock
-    from utils import backend_status, pgstat
+    from utils import backend_status, pgstat, pgstat_relation_shmem
 
     transam.detach()
     lock.detach()
     lwlock.detach()
     pgstat.detach()
     backend_status.detach()
+    pgstat_relation_shmem.detach()
 
 
 def create_shared_memory_and_semaphores(name: str, settings) -> shseg.ShmemSegment:

@@ -269,6 +269,9 @@ def read_buffer(reln: smgr.SMgrRelation, blkno: int, fork: int = MAIN_FORKNUM,
     buffer holding the block. This function is the hit path (see the module
     docstring); everything else is _read_buffer_slow."""
     p: _Pool = _pool  # type: ignore[assignment]  # attached (pool())
+    ps = reln.pgstat_info  # pgstat_count_buffer_read (hits are fetches less reads)
+    if ps is not None:
+        ps.blocks_fetched += 1
     tag = reln.rnode + (fork, blkno)  # RelFileNode is a (spc, db, rel) tuple
     hashcode = hash(tag) & HASH_MASK  # buf_table_hash_code, inline
     # A candidate from the mapping table, read without the partition lock.
@@ -361,6 +364,9 @@ def _read_buffer_io(p: _Pool, reln: smgr.SMgrRelation, fork: int, blkno: int, mo
         if mode == RBM_ZERO_AND_LOCK:
             lock_buffer(buf_id + 1, BUFFER_LOCK_EXCLUSIVE)
         return buf_id + 1
+    ps = reln.pgstat_info  # not a hit: pg_statio's *_blks_read
+    if ps is not None:
+        ps.blocks_read += 1
     page = p.descs.pages[buf_id]
     try:
         if is_extend:

@@ -39,7 +39,7 @@ from storage.relfilenode import (
 class SMgrRelation:
     """SMgrRelationData: one relation's open state in this process."""
 
-    __slots__ = ("rnode", "backend", "targblock", "cached_nblocks", "md_seg_fds")
+    __slots__ = ("rnode", "backend", "targblock", "cached_nblocks", "md_seg_fds", "pgstat_info")
 
     def __init__(self, rnode: RelFileNode, backend: int | None = None) -> None:
         self.rnode = rnode
@@ -47,6 +47,9 @@ class SMgrRelation:
         self.targblock = InvalidBlockNumber  # current insertion target block
         self.cached_nblocks = [InvalidBlockNumber] * (MAX_FORKNUM + 1)
         self.md_seg_fds: list[list[File]] = [[] for _ in range(MAX_FORKNUM + 1)]
+        # The relation's pending statistics (utils.pgstat_relation.TableStatus):
+        # ReadBuffer counts blocks fetched and read against it.
+        self.pgstat_info = None
 
     def __repr__(self) -> str:
         return f"<SMgrRelation {relpath(self.rnode, 0, self.backend)}>"

@@ -35,7 +35,7 @@ from procs.postinit import report_stats
 from shmem import segment as shseg
 from tcop import plancache, utility
 from tcop.utility import Session, Statement, TransactionBlock
-from utils import backend_status, elog
+from utils import backend_status, elog, pgstat_relation
 from utils import session as sess
 from utils.adt import datatypes
 from utils.elog import FatalError, PgError
@@ -250,7 +250,15 @@ class PostgresMain:
         deadline = time.monotonic() + idle_fatal[0] if idle_fatal else None
         while True:
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            # Idle with table statistics pending: publish them once the interval is
+            # over (PostgreSQL's IDLE_STATS_UPDATE_TIMEOUT).
+            stats_due = pgstat_relation.pending_flush_delay() if self.doing_command_read \
+                else None
+            if stats_due is not None and (timeout is None or stats_due < timeout):
+                timeout = stats_due
             bits = child.wait_latch(timeout, (self.port.fd,))
+            if stats_due is not None:
+                report_stats()
             if bits & child.WL_POSTMASTER_DEATH:
                 raise FatalError("57P01", "terminating connection due to unexpected postmaster exit")
             if bits & child.WL_LATCH_SET:

@@ -68,8 +68,11 @@ Where tusk differs
 - session_time counts up to a session's last state change (its last statement
   or ReadyForQuery), not up to its disconnection; sessions_abandoned,
   sessions_fatal, sessions_killed, conflicts, temp_files and temp_bytes stay 0;
-  tup_* and deadlocks count only where the executor and lock manager report
-  them (``count_tuples``, ``count_deadlock``).
+  deadlocks count where the lock manager reports them (``count_deadlock``).
+- tup_* are the session's per-table counts (utils.pgstat_relation), added by
+  ``count_tuples`` each time it publishes them, as PostgreSQL derives them;
+  like them they include the catalogs tusk reads (by sequential scans, where
+  PostgreSQL uses catalog indexes), so tup_returned and tup_fetched differ.
 - Blocks read and hit are the session's shared-buffer counters (utils.pgstat),
   all attributed to its database (PostgreSQL counts shared catalogs under
   database 0).

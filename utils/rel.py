@@ -17,6 +17,7 @@ from typing import Any
 from access.tupdesc import TupleDesc
 from storage import smgr
 from storage.relfilenode import RelFileNode
+from utils import pgstat_relation
 
 # pg_class.relkind
 RELKIND_RELATION = "r"
@@ -66,6 +67,9 @@ class Relation:
     target_block: int = InvalidBlockNumber
     _smgr: smgr.SMgrRelation | None = field(default=None, repr=False)
     am_cache: Any = field(default=None, repr=False)  # an access method's private cache
+    # This backend's pending statistics (utils.pgstat_relation.TableStatus), set
+    # on first use by pgstat_init_relation.
+    pgstat_info: Any = field(default=None, repr=False)
 
     @property
     def smgr(self) -> smgr.SMgrRelation:
@@ -73,6 +77,9 @@ class Relation:
         s = self._smgr
         if s is None or s.rnode != self.rnode:
             s = self._smgr = smgr.smgr_open(self.rnode)
+            # Buffer reads count against this relation (pgstat_init_relation hangs
+            # its statistics entry on the SMgrRelation).
+            s.pgstat_info = self.pgstat_info or pgstat_relation.pgstat_init_relation(self)
         return s
 
     @property

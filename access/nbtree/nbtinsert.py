@@ -143,7 +143,7 @@ def _default_heap_check(heap_rel, tid: tuple[int, int]) -> tuple[bool, int]:
     from utils import snapmgr
 
     snap = snapmgr.new_dirty_snapshot()
-    found = heapam.heap_hot_search(heap_rel, tid, snap)
+    found = heapam.heap_hot_search(heap_rel, tid, snap, count=False)
     if found is None:
         return False, 0
     xmin = getattr(snap, "xmin", 0) or 0

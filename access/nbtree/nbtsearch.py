@@ -26,6 +26,7 @@ import struct
 from bisect import bisect_left
 from typing import Any
 
+from access import heapam
 from access.nbtree.nbtdefs import (
     BT_OFFSET_MASK,
     BT_PIVOT_HEAP_TID_ATTR,
@@ -67,6 +68,7 @@ from access.nbtree.nbtutils import (
     get_cache,
 )
 from storage.bufmgr import buffer_get_block_number, buffer_get_page
+from utils.pgstat_relation import pgstat_init_relation
 
 _ITEMID = struct.Struct("<I")
 _LOWER = struct.Struct("<H")
@@ -415,10 +417,11 @@ class BTScan:
     same TIDs. Nothing is locked or pinned between calls."""
 
     __slots__ = ("rel", "c", "keys", "forward", "items", "pos", "started", "done",
-                 "curpage", "nextpage", "more_right", "more_left")
+                 "curpage", "nextpage", "more_right", "more_left", "stats")
 
     def __init__(self, rel, scankeys, backward: bool = False) -> None:
         self.rel = rel
+        self.stats = rel.pgstat_info or pgstat_init_relation(rel)
         self.c = get_cache(rel)
         self.forward = not backward
         self.rescan(scankeys)
@@ -435,22 +438,36 @@ class BTScan:
         self.more_right = self.more_left = True
 
     def __iter__(self):
+        """The TIDs; what the consumer found in the heap through each one
+        (heapam.index_fetches, not yet credited to a scan nested inside) counts
+        as this index's idx_tup_fetch, as index_fetch_heap's pgstat_count_heap_fetch."""
+        stats = self.stats
+        fetches = heapam.index_fetches
         while True:
             tid = self.bt_getnext()
             if tid is None:
                 return
-            yield tid
+            before = fetches[0] - fetches[1]
+            try:
+                yield tid
+            finally:
+                n = fetches[0] - fetches[1] - before
+                if n:
+                    stats.tuples_fetched += n
+                    fetches[1] += n
 
     def bt_getnext(self) -> tuple[int, int] | None:
         """btgettuple: the next matching heap TID, or None."""
         pos = self.pos
         if pos < len(self.items):
             self.pos = pos + 1
+            self.stats.tuples_returned += 1  # index_getnext_tid: idx_tup_read
             return self.items[pos]
         if self.done:
             return None
         if not self.started:
             self.started = True
+            self.stats.numscans += 1  # _bt_first's pgstat_count_index_scan
             found = self._first()
         else:
             found = self._steppage()
@@ -459,6 +476,7 @@ class BTScan:
             self.items = []
             return None
         self.pos = 1
+        self.stats.tuples_returned += 1
         return self.items[0]
 
     def end(self) -> None:

@@ -3,8 +3,9 @@
 pg_stat_get_archiver, pg_stat_reset, pg_stat_reset_shared) and the views of
 src/backend/catalog/system_views.sql built on them: pg_stat_activity,
 pg_stat_database, pg_stat_bgwriter, pg_stat_wal, pg_stat_archiver. Importing it
-also registers pg_settings (utils.adt.gucfuncs), pg_locks (utils.adt.lockfuncs)
-and pg_buffercache (utils.adt.pg_buffercache).
+also registers pg_settings (utils.adt.gucfuncs), pg_locks (utils.adt.lockfuncs),
+pg_buffercache (utils.adt.pg_buffercache) and the per-table and per-index views
+(utils.adt.pgstatfuncs_relation).
 
 Each view has PostgreSQL 15's columns, names, types and order; where tusk keeps
 no figure the column is 0 or NULL as PostgreSQL shows it when nothing happened.
@@ -299,6 +300,9 @@ def pg_stat_reset() -> str:
     dboid = bs.my_database_id()
     if dboid:
         bs.reset_database_stats(dboid)
+        from utils import pgstat_relation
+
+        pgstat_relation.reset_database()  # and its tables' and indexes' statistics
     return ""
 
 
@@ -330,4 +334,10 @@ fn.register("host", _F((t.INETOID,), t.TEXTOID, lambda addr: str(addr).split("/"
                        immutable=True))
 
 # The other views this module stands for (catalog.system_views imports only it).
-from utils.adt import amcheck, gucfuncs, lockfuncs, pg_buffercache  # noqa: E402,F401
+from utils.adt import (  # noqa: E402,F401
+    amcheck,
+    gucfuncs,
+    lockfuncs,
+    pg_buffercache,
+    pgstatfuncs_relation,
+)
