@@ -51,7 +51,6 @@ from access import xlog
 from access.heapam_visibility import (
     HEAPTUPLE_DEAD,
     HEAPTUPLE_DELETE_IN_PROGRESS,
-    HEAPTUPLE_LIVE,
     HEAPTUPLE_RECENTLY_DEAD,
     _precedes,
     global_vis_is_removable_xid,
@@ -62,13 +61,7 @@ from access.heapam_visibility import (
 from access.heapam_xlog import log_heap_prune, relation_needs_wal
 from access.heaptuple import (
     HEAP_HOT_UPDATED,
-    HEAP_LOCK_MASK,
     HEAP_ONLY_TUPLE,
-    HEAP_XMAX_COMMITTED,
-    HEAP_XMAX_INVALID,
-    HEAP_XMAX_IS_MULTI,
-    HEAP_XMAX_LOCK_ONLY,
-    HEAP_XMIN_COMMITTED,
     T_INFOMASK2,
 )
 from shmem.buf_internals import BUF_REFCOUNT_MASK, DESC_WORDS, W_STATE
@@ -81,7 +74,6 @@ from utils.pgstat_relation import pgstat_init_relation
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _XMIN_XMAX = struct.Struct("<II")
-_XMAX_INFOMASKS = struct.Struct("<I10xHH")  # t_xmax at +4, t_infomask2, t_infomask at +18
 _LOWER_UPPER_SPECIAL = struct.Struct("<HHH")
 _ITEMS = 24  # SizeOfPageHeaderData: the line pointer array
 _BLCKSZ = bp.BLCKSZ
@@ -135,50 +127,43 @@ def page_repair_fragmentation(page) -> None:
     """PageRepairFragmentation: move the tuples with storage to the end of the
     page, in line pointer order, leaving one free hole; set or clear
     PD_HAS_FREE_LINES."""
-    lower = _U16.unpack_from(page, 12)[0]
-    nline = (lower - _ITEMS) >> 2 if _ITEMS <= lower <= _BLCKSZ else 0  # else: raises
-    _repair_fragmentation(page, bp.line_pointer_words(page, nline))
-
-
-def _repair_fragmentation(page, words: list[int]) -> None:
-    """page_repair_fragmentation on ``words``, the page's line pointers as the
-    caller has (maybe) changed them in memory: they are written back here."""
     lower, upper, special = _LOWER_UPPER_SPECIAL.unpack_from(page, 12)
     if lower < _ITEMS or lower > upper or upper > special or special > _BLCKSZ \
             or special & 7:
         raise PgError("XX001", f"corrupted page pointers: lower = {lower}, upper = {upper}, "
                                f"special = {special}")
-    nline = len(words)
-    # Items go to decreasing addresses in line pointer order, so the new tuple
-    # area is the items in reverse line pointer order: collect them, then
-    # store them with one slice assignment once the lengths are known sane.
-    src = bytes(page[upper:special])
-    chunks = []
-    pos = special
+    nline = (lower - _ITEMS) >> 2
+    words = list(struct.unpack_from(f"<{nline}I", page, _ITEMS)) if nline else []
+    items = []
     nunused = 0
+    totallen = 0
     for i, w in enumerate(words):
-        if w & 0x18000:  # (w >> 15) & 3: used
+        if (w >> 15) & 3:  # used
             length = w >> 17
             if length:
                 itemoff = w & 0x7FFF
                 if itemoff < upper or itemoff >= special:
                     raise PgError("XX001", f"corrupted line pointer: {itemoff}")
                 alen = (length + 7) & ~7
-                pos -= alen
-                start = itemoff - upper
-                chunks.append(src[start:start + alen])
-                words[i] = (w & ~0x7FFF) | pos
+                items.append((i, itemoff, alen))
+                totallen += alen
         else:
             words[i] = 0
             nunused += 1
-    if chunks:
-        totallen = special - pos
+    if not items:
+        upper = special
+    else:
         if totallen > special - lower:
             raise PgError("XX001", f"corrupted item lengths: total {totallen}, available "
                                    f"space {special - lower}")
-        chunks.reverse()
-        page[pos:special] = b"".join(chunks)
-    upper = pos
+        src = bytes(page[upper:special])
+        pos = special
+        for i, itemoff, alen in items:
+            pos -= alen
+            start = itemoff - upper
+            page[pos:pos + alen] = src[start:start + alen]
+            words[i] = (words[i] & ~0x7FFF) | pos
+        upper = pos
     if nline:
         struct.pack_into(f"<{nline}I", page, _ITEMS, *words)
     _U16.pack_into(page, 14, upper)
@@ -217,18 +202,13 @@ def page_truncate_line_pointer_array(page) -> None:
 def heap_page_prune_execute(page, redirected: list[int], nowdead: list[int],
                             nowunused: list[int]) -> None:
     """heap_page_prune_execute: apply a prune plan (also its redo), then defragment."""
-    lower = _U16.unpack_from(page, 12)[0]
-    nline = (lower - _ITEMS) >> 2 if _ITEMS <= lower <= _BLCKSZ else 0  # else: raises
-    words = bp.line_pointer_words(page, nline)
-    # The line pointer changes of ItemIdSetRedirect/SetDead/SetUnused, made in
-    # the words list that _repair_fragmentation writes back.
     for i in range(0, len(redirected), 2):
-        words[redirected[i] - 1] = (redirected[i + 1] & 0x7FFF) | (bp.LP_REDIRECT << 15)
+        bp.item_id_set_redirect(page, redirected[i], redirected[i + 1])
     for off in nowdead:
-        words[off - 1] = bp.LP_DEAD << 15
+        bp.item_id_set_dead(page, off)
     for off in nowunused:
-        words[off - 1] = 0
-    _repair_fragmentation(page, words)
+        bp.item_id_set_unused(page, off)
+    page_repair_fragmentation(page)
 
 
 # -- pruning ----------------------------------------------------------------------------------------
@@ -237,10 +217,9 @@ class PruneState:
     """PruneState: what heap_page_prune decided for one page."""
 
     __slots__ = ("removable", "new_prune_xid", "latest_removed_xid", "redirected", "nowdead",
-                 "nowunused", "marked", "htsv", "lps")
+                 "nowunused", "marked", "htsv")
 
-    def __init__(self, removable: Callable[[int], bool], lps: list[int]) -> None:
-        maxoff = len(lps)
+    def __init__(self, removable: Callable[[int], bool], maxoff: int) -> None:
         self.removable = removable
         self.new_prune_xid = 0
         self.latest_removed_xid = 0
@@ -249,9 +228,6 @@ class PruneState:
         self.nowunused: list[int] = []
         self.marked = [False] * (maxoff + 2)
         self.htsv = [-1] * (maxoff + 2)
-        # The page's line pointer words (index 0 is offset 1), read once: they
-        # do not change while the prune is planned.
-        self.lps = lps
 
     def record_prunable(self, xid: int) -> None:
         if not self.new_prune_xid or _precedes(xid, self.new_prune_xid):
@@ -279,10 +255,8 @@ def heap_prune_chain(page, rootoffnum: int, prstate: PruneState) -> int:
     """heap_prune_chain: plan the pruning of the HOT chain rooted at rootoffnum;
     returns how many tuples it deletes."""
     ndeleted = 0
-    lps = prstate.lps
-    maxoff = len(lps)
-    w = lps[rootoffnum - 1]
-    root_off, root_flags = w & 0x7FFF, (w >> 15) & 3
+    maxoff = len(prstate.marked) - 2
+    root_off, root_flags, _len = bp.item_id(page, rootoffnum)
     htsv = prstate.htsv
     if root_flags == bp.LP_NORMAL:
         if _infomask2(page, root_off) & HEAP_ONLY_TUPLE:
@@ -300,12 +274,10 @@ def heap_prune_chain(page, rootoffnum: int, prstate: PruneState) -> int:
     latestdead = 0
     prior_xmax = 0
     offnum = rootoffnum
-    marked = prstate.marked
     while True:
-        if offnum < 1 or offnum > maxoff or marked[offnum]:
+        if offnum < 1 or offnum > maxoff or prstate.marked[offnum]:
             break
-        w = lps[offnum - 1]
-        flags = (w >> 15) & 3
+        off, flags, _length = bp.item_id(page, offnum)
         if flags == bp.LP_UNUSED:
             break
         if flags == bp.LP_REDIRECT:
@@ -316,7 +288,6 @@ def heap_prune_chain(page, rootoffnum: int, prstate: PruneState) -> int:
             continue
         if flags == bp.LP_DEAD:
             break
-        off = w & 0x7FFF
         xmin, xmax = _XMIN_XMAX.unpack_from(page, off)
         if prior_xmax and xmin != prior_xmax:
             break
@@ -338,7 +309,7 @@ def heap_prune_chain(page, rootoffnum: int, prstate: PruneState) -> int:
             break
         if not _infomask2(page, off) & HEAP_HOT_UPDATED:
             break
-        offnum = _U16.unpack_from(page, off + 16)[0]  # t_ctid's offset
+        offnum = struct.unpack_from("<H", page, off + 16)[0]  # t_ctid's offset
         prior_xmax = xmax
 
     if latestdead:
@@ -361,14 +332,6 @@ def heap_prune_chain(page, rootoffnum: int, prstate: PruneState) -> int:
     return ndeleted
 
 
-# Hint-bit combinations heap_page_prune decides without calling
-# heap_tuple_satisfies_vacuum_horizon (which would give the same answer).
-_LIVE_HINTS = HEAP_XMIN_COMMITTED | HEAP_XMAX_INVALID
-_DELETED_HINTS = HEAP_XMIN_COMMITTED | HEAP_XMAX_COMMITTED
-_DELETED_MASK = _DELETED_HINTS | HEAP_XMAX_INVALID | HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_IS_MULTI \
-    | HEAP_LOCK_MASK
-
-
 def heap_page_prune(rel, buffer: int, removable: Callable[[int], bool] | None = None
                     ) -> tuple[int, int]:
     """heap_page_prune: prune and defragment the page (the caller holds a
@@ -378,40 +341,23 @@ def heap_page_prune(rel, buffer: int, removable: Callable[[int], bool] | None = 
     if removable is None:
         removable = global_vis_is_removable_xid
     page = bufmgr.buffer_get_page(buffer)
-    lps = bp.line_pointer_words(page, bp.page_get_max_offset_number(page))
-    maxoff = len(lps)
-    prstate = PruneState(removable, lps)
+    maxoff = bp.page_get_max_offset_number(page)
+    prstate = PruneState(removable, maxoff)
     htsv = prstate.htsv
-    # Heap-only tuples for which heap_prune_chain would do nothing (it only
-    # removes a dead one that chains nowhere; the rest go with their chain).
-    skip = [False] * (maxoff + 1)
-    unpack_header = _XMAX_INFOMASKS.unpack_from
     for offnum in range(maxoff, 0, -1):
-        w = lps[offnum - 1]
-        if (w >> 15) & 3 != bp.LP_NORMAL:
+        off, flags, _length = bp.item_id(page, offnum)
+        if flags != bp.LP_NORMAL:
             continue
-        off = w & 0x7FFF
-        xmax, infomask2, infomask = unpack_header(page, off + 4)
-        if infomask & _LIVE_HINTS == _LIVE_HINTS:
-            res = HEAPTUPLE_LIVE
-        elif infomask & _DELETED_MASK == _DELETED_HINTS:
-            # Inserter and (real, not lock-only) deleter both committed: the
-            # answer is RECENTLY_DEAD with dead_after = xmax.
-            res = HEAPTUPLE_DEAD if removable(xmax) else HEAPTUPLE_RECENTLY_DEAD
-        else:
-            res, dead_after = heap_tuple_satisfies_vacuum_horizon(page, off, buffer)
-            if res == HEAPTUPLE_RECENTLY_DEAD and removable(dead_after):
-                res = HEAPTUPLE_DEAD
+        res, dead_after = heap_tuple_satisfies_vacuum_horizon(page, off, buffer)
+        if res == HEAPTUPLE_RECENTLY_DEAD and removable(dead_after):
+            res = HEAPTUPLE_DEAD
         htsv[offnum] = res
-        if infomask2 & HEAP_ONLY_TUPLE and \
-                (res != HEAPTUPLE_DEAD or infomask2 & HEAP_HOT_UPDATED):
-            skip[offnum] = True
     ndeleted = 0
     marked = prstate.marked
     for offnum in range(1, maxoff + 1):
-        if marked[offnum] or skip[offnum]:
+        if marked[offnum]:
             continue
-        flags = (lps[offnum - 1] >> 15) & 3
+        flags = bp.item_id(page, offnum)[1]
         if flags == bp.LP_UNUSED or flags == bp.LP_DEAD:
             continue
         ndeleted += heap_prune_chain(page, offnum, prstate)
