@@ -20,7 +20,12 @@ ACTIVITY_COLUMNS = [
     "query_start", "state_change", "wait_event_type", "wait_event", "state", "backend_xid",
     "backend_xmin", "query_id", "query", "backend_type"]
 VIEWS = ("pg_stat_activity", "pg_stat_bgwriter", "pg_stat_wal", "pg_stat_database",
-         "pg_settings", "pg_locks", "pg_stat_archiver")
+         "pg_settings", "pg_locks", "pg_stat_archiver",
+         *(f"pg_stat_{w}_tables" for w in ("all", "user", "sys")),
+         *(f"pg_stat_xact_{w}_tables" for w in ("all", "user", "sys")),
+         *(f"pg_statio_{w}_tables" for w in ("all", "user", "sys")),
+         *(f"pg_stat_{w}_indexes" for w in ("all", "user", "sys")),
+         *(f"pg_statio_{w}_indexes" for w in ("all", "user", "sys")))
 
 
 def connect(server, **kw: Any) -> psycopg.Connection:
