@@ -273,19 +273,8 @@ def _now_usecs() -> int:
 def pgstat_report_vacuum(rel: Any, livetuples: int, deadtuples: int) -> None:
     """pgstat_report_vacuum: VACUUM's own counts replace the live and dead tuple
     counts; inserts since vacuum start over; last_vacuum and vacuum_count."""
-    if not shm.attached():
-        return
-    w, F = shm.words(), shm.F
-    dboid = 0 if rel.relisshared else _st.dboid
-    with shm.lock().held():
-        e = shm.find(dboid, rel.oid, create=True)
-        if e < 0:
-            return
-        w[e + F["n_live_tuples"]] = max(livetuples, 0)
-        w[e + F["n_dead_tuples"]] = max(deadtuples, 0)
-        w[e + F["inserts_since_vacuum"]] = 0
-        w[e + F["vacuum_timestamp"]] = _now_usecs()
-        w[e + F["vacuum_count"]] += 1
+    _store_scan_result(rel, livetuples, deadtuples, "inserts_since_vacuum", "vacuum_timestamp",
+                       "vacuum_count")
 
 
 def pgstat_report_analyze(rel: Any, livetuples: int, deadtuples: int,
@@ -300,6 +289,17 @@ def pgstat_report_analyze(rel: Any, livetuples: int, deadtuples: int,
         livetuples -= ps.x_ins - ps.x_del
         deadtuples -= ps.x_upd + ps.x_del
         deadtuples -= ps.delta_dead
+    _store_scan_result(rel, livetuples, deadtuples,
+                       "changes_since_analyze" if resetcounter else None,
+                       "analyze_timestamp", "analyze_count")
+
+
+def _store_scan_result(rel: Any, livetuples: int, deadtuples: int, zeroed: str | None,
+                       timestamp: str, count: str) -> None:
+    """What VACUUM or ANALYZE found replaces the live and dead tuple counts; the
+    counter ``zeroed`` starts over, ``timestamp`` is now, ``count`` one more."""
+    if not shm.attached():
+        return
     w, F = shm.words(), shm.F
     dboid = 0 if rel.relisshared else _st.dboid
     with shm.lock().held():
@@ -308,10 +308,10 @@ def pgstat_report_analyze(rel: Any, livetuples: int, deadtuples: int,
             return
         w[e + F["n_live_tuples"]] = max(livetuples, 0)
         w[e + F["n_dead_tuples"]] = max(deadtuples, 0)
-        if resetcounter:
-            w[e + F["changes_since_analyze"]] = 0
-        w[e + F["analyze_timestamp"]] = _now_usecs()
-        w[e + F["analyze_count"]] += 1
+        if zeroed is not None:
+            w[e + F[zeroed]] = 0
+        w[e + F[timestamp]] = _now_usecs()
+        w[e + F[count]] += 1
 
 
 # -- resets ----------------------------------------------------------------------------------
